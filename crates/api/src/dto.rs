@@ -1,0 +1,290 @@
+//! The API's types. They are the wire's types: the core's types stay free to change.
+
+use processops_core::journal::{Decision, Task};
+use processops_core::timeline::TimelineStep;
+use processops_store::{RunRow, TaskRow, TaskStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// A loaded blueprint.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BlueprintSummary {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub domain: Option<String>,
+    /// Content hash of the current version.
+    pub version: String,
+    pub stage: String,
+    pub triggers: Vec<TriggerSummary>,
+    pub nodes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TriggerSummary {
+    pub id: String,
+    pub kind: String,
+    /// The JSON Schema of the payload, for forms.
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Value>,
+}
+
+/// A problem in a blueprint.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DiagnosticDto {
+    pub severity: String,
+    pub code: String,
+    pub pointer: String,
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl From<&processops_core::Diagnostic> for DiagnosticDto {
+    fn from(d: &processops_core::Diagnostic) -> Self {
+        Self {
+            severity: if d.is_error() {
+                "error".into()
+            } else {
+                "warning".into()
+            },
+            code: d.code.to_owned(),
+            pointer: d.pointer.clone(),
+            line: d.line,
+            column: d.column,
+            message: d.message.clone(),
+            help: d.help.clone(),
+        }
+    }
+}
+
+/// A blueprint file that failed to load at start-up.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LoadProblemDto {
+    pub file: String,
+    pub diagnostics: Vec<DiagnosticDto>,
+}
+
+/// Result of validating a blueprint source.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ValidationReport {
+    pub valid: bool,
+    /// Content hash when valid.
+    pub version: Option<String>,
+    pub diagnostics: Vec<DiagnosticDto>,
+}
+
+/// Body of `POST /api/validate`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ValidateRequest {
+    /// The blueprint's YAML text.
+    pub source: String,
+}
+
+/// Body of `POST /api/runs`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRunRequest {
+    pub blueprint: String,
+    /// Trigger id; the blueprint's manual trigger (or first trigger) when omitted.
+    #[serde(default)]
+    pub trigger: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    /// Runs with the same key start once.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// Answer only after the run parked at a review or ended.
+    #[serde(default)]
+    pub wait: bool,
+}
+
+/// A started run.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StartRunResponse {
+    pub run_id: Uuid,
+    /// A run with the same idempotency key existed; nothing new started.
+    pub duplicate: bool,
+    /// The run's status when answered (`running` unless `wait` was set).
+    pub status: String,
+}
+
+/// A run as listed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunSummary {
+    pub id: Uuid,
+    pub blueprint: String,
+    pub version: String,
+    pub trigger: String,
+    /// running, waiting, attention, completed, failed
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub error: Option<String>,
+    pub events: u64,
+}
+
+impl From<RunRow> for RunSummary {
+    fn from(r: RunRow) -> Self {
+        Self {
+            id: r.id,
+            blueprint: r.blueprint_id,
+            version: r.version,
+            trigger: r.trigger_id,
+            status: r.status.as_str().to_owned(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            error: r.error,
+            events: r.events,
+        }
+    }
+}
+
+/// A run with its timeline.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunDetail {
+    pub run: RunSummary,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    /// One entry per node visit, in order.
+    #[schema(value_type = Vec<Object>)]
+    pub steps: Vec<TimelineStep>,
+}
+
+/// Query of `GET /api/runs`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    pub blueprint: Option<String>,
+    /// running, waiting, attention, completed, failed
+    pub status: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// Query of `GET /api/tasks`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TasksQuery {
+    /// pending (default), decided or all
+    pub status: Option<String>,
+    pub blueprint: Option<String>,
+    pub role: Option<String>,
+    pub run: Option<Uuid>,
+    pub limit: Option<u32>,
+}
+
+/// An inbox task.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TaskSummary {
+    pub id: Uuid,
+    pub run_id: Uuid,
+    pub blueprint: String,
+    pub version: String,
+    pub node: String,
+    pub title: String,
+    pub role: String,
+    /// pending or decided
+    pub status: String,
+    pub created_at: i64,
+    pub due_at: Option<i64>,
+    pub decided_at: Option<i64>,
+    pub draft: String,
+    #[schema(value_type = Option<Object>)]
+    pub decision: Option<Decision>,
+}
+
+impl From<&TaskRow> for TaskSummary {
+    fn from(t: &TaskRow) -> Self {
+        Self {
+            id: t.id,
+            run_id: t.run_id,
+            blueprint: t.blueprint_id.clone(),
+            version: t.version.clone(),
+            node: t.task.node.clone(),
+            title: t.task.title.clone(),
+            role: t.task.role.clone(),
+            status: match t.status {
+                TaskStatus::Pending => "pending".into(),
+                TaskStatus::Decided => "decided".into(),
+            },
+            created_at: t.created_at,
+            due_at: t.due_at,
+            decided_at: t.decided_at,
+            draft: t.task.draft.clone(),
+            decision: t.decision.clone(),
+        }
+    }
+}
+
+/// A task with the context that produced its draft.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskDetail {
+    pub task: TaskSummary,
+    /// Trigger payload, earlier steps' outputs (retrieved passages, prompt, model).
+    #[schema(value_type = Object)]
+    pub context: Value,
+    pub users: Vec<String>,
+    pub escalation: Vec<String>,
+    pub reasons: Vec<String>,
+}
+
+impl From<&TaskRow> for TaskDetail {
+    fn from(t: &TaskRow) -> Self {
+        let Task {
+            context,
+            users,
+            escalation,
+            reasons,
+            ..
+        } = t.task.clone();
+        Self {
+            task: t.into(),
+            context,
+            users,
+            escalation,
+            reasons,
+        }
+    }
+}
+
+/// Body of `POST /api/tasks/{id}/decision`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// approve, edit, reject or escalate
+    pub action: String,
+    /// Who decides.
+    pub by: String,
+    /// The edited text (edit).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Why (required to reject).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A recorded decision.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DecisionResponse {
+    pub task_id: Uuid,
+    pub run_id: Uuid,
+}
+
+/// A webhook delivery's result.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookResponse {
+    pub run_id: Uuid,
+    pub duplicate: bool,
+}
+
+/// Engine health.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub blueprints: usize,
+}

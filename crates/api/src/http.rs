@@ -1,0 +1,279 @@
+//! The HTTP transport: handlers parse, call one service function and map the result.
+//! Every error, including malformed requests, is a JSON `{code, message}` body.
+
+use std::time::Duration;
+
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::dto::*;
+use crate::{ApiError, Service};
+
+/// Largest request body accepted (webhook payloads included).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self)).into_response()
+    }
+}
+
+/// `Json` whose rejections are JSON errors that say what is wrong.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: &JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            415,
+            "invalid_request",
+            "send the body as JSON with `Content-Type: application/json`",
+        ),
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request(format!("the body is not valid JSON: {}", e.body_text()))
+        }
+        JsonRejection::JsonDataError(e) => ApiError::new(
+            422,
+            "invalid_request",
+            format!("the body has the wrong shape: {}", e.body_text()),
+        ),
+        JsonRejection::BytesRejection(e) => bytes_rejection_text(e.status(), &e.body_text()),
+        other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+fn bytes_rejection_text(status: StatusCode, text: &str) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            413,
+            "invalid_request",
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    } else {
+        ApiError::new(status.as_u16(), "invalid_request", text.to_owned())
+    }
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ProcessOps engine API",
+        description = "Start runs, read their timelines, work the inbox. Served by `processops serve`."
+    ),
+    components(schemas(ApiError))
+)]
+struct ApiDoc;
+
+/// The router and the OpenAPI document it implements.
+pub fn router(service: Service) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(list_blueprints))
+        .routes(routes!(validate))
+        .routes(routes!(start_run, list_runs))
+        .routes(routes!(get_run))
+        .routes(routes!(retry_run))
+        .routes(routes!(list_tasks))
+        .routes(routes!(get_task))
+        .routes(routes!(decide))
+        .routes(routes!(webhook))
+        .split_for_parts();
+    let doc = api.clone();
+    let router = router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { Json(doc) }),
+        )
+        .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                405,
+                "invalid_request",
+                "this endpoint does not accept that method; see /openapi.json",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(120),
+        ))
+        .with_state(service);
+    (router, api)
+}
+
+/// The OpenAPI document (committed as `docs/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = OpenApiRouter::<Service>::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(list_blueprints))
+        .routes(routes!(validate))
+        .routes(routes!(start_run, list_runs))
+        .routes(routes!(get_run))
+        .routes(routes!(retry_run))
+        .routes(routes!(list_tasks))
+        .routes(routes!(get_task))
+        .routes(routes!(decide))
+        .routes(routes!(webhook))
+        .split_for_parts();
+    api
+}
+
+/// Engine health.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
+async fn health(State(s): State<Service>) -> Json<Health> {
+    Json(s.health())
+}
+
+/// The loaded blueprints.
+#[utoipa::path(get, path = "/api/blueprints", responses((status = 200, body = Vec<BlueprintSummary>)))]
+async fn list_blueprints(State(s): State<Service>) -> Json<Vec<BlueprintSummary>> {
+    Json(s.blueprints())
+}
+
+/// Validate a blueprint source; every problem with line and column.
+#[utoipa::path(post, path = "/api/validate", request_body = ValidateRequest, responses((status = 200, body = ValidationReport), (status = 400, body = ApiError)))]
+async fn validate(
+    State(s): State<Service>,
+    ApiJson(req): ApiJson<ValidateRequest>,
+) -> Json<ValidationReport> {
+    Json(s.validate(&req.source))
+}
+
+/// Start a run by hand.
+#[utoipa::path(post, path = "/api/runs", request_body = StartRunRequest, responses(
+    (status = 201, body = StartRunResponse), (status = 200, description = "A run with this idempotency key exists", body = StartRunResponse),
+    (status = 404, body = ApiError), (status = 422, description = "The payload does not match the trigger's input schema", body = ApiError)))]
+async fn start_run(
+    State(s): State<Service>,
+    ApiJson(req): ApiJson<StartRunRequest>,
+) -> Result<(StatusCode, Json<StartRunResponse>), ApiError> {
+    let r = s.start_run(req).await?;
+    Ok((
+        if r.duplicate {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        Json(r),
+    ))
+}
+
+/// Runs, newest first.
+#[utoipa::path(get, path = "/api/runs", params(RunsQuery), responses((status = 200, body = Vec<RunSummary>), (status = 400, body = ApiError)))]
+async fn list_runs(
+    State(s): State<Service>,
+    q: Result<Query<RunsQuery>, QueryRejection>,
+) -> Result<Json<Vec<RunSummary>>, ApiError> {
+    Ok(Json(s.runs(&query(q)?)?))
+}
+
+/// A run with its timeline (a full id or a unique prefix).
+#[utoipa::path(get, path = "/api/runs/{id}", params(("id" = String, Path)), responses((status = 200, body = RunDetail), (status = 404, body = ApiError)))]
+async fn get_run(
+    State(s): State<Service>,
+    Path(id): Path<String>,
+) -> Result<Json<RunDetail>, ApiError> {
+    let id = s.resolve_run(&id)?;
+    Ok(Json(s.run(id)?))
+}
+
+/// Retry the failed steps of a run that needs attention.
+#[utoipa::path(post, path = "/api/runs/{id}/retry", params(("id" = String, Path)), responses((status = 200, body = RunSummary), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+async fn retry_run(
+    State(s): State<Service>,
+    Path(id): Path<String>,
+) -> Result<Json<RunSummary>, ApiError> {
+    let id = s.resolve_run(&id)?;
+    Ok(Json(s.retry(id, "api".into()).await?))
+}
+
+/// The inbox: pending tasks by due time, then age.
+#[utoipa::path(get, path = "/api/tasks", params(TasksQuery), responses((status = 200, body = Vec<TaskSummary>), (status = 400, body = ApiError)))]
+async fn list_tasks(
+    State(s): State<Service>,
+    q: Result<Query<TasksQuery>, QueryRejection>,
+) -> Result<Json<Vec<TaskSummary>>, ApiError> {
+    Ok(Json(s.tasks(&query(q)?)?))
+}
+
+/// A task with the context that produced its draft.
+#[utoipa::path(get, path = "/api/tasks/{id}", params(("id" = String, Path)), responses((status = 200, body = TaskDetail), (status = 404, body = ApiError)))]
+async fn get_task(
+    State(s): State<Service>,
+    Path(id): Path<String>,
+) -> Result<Json<TaskDetail>, ApiError> {
+    let id = s.resolve_task(&id)?;
+    Ok(Json(s.task(id)?))
+}
+
+/// Decide a task: approve, edit (with text), reject (with a reason) or escalate.
+#[utoipa::path(post, path = "/api/tasks/{id}/decision", params(("id" = String, Path)), request_body = DecisionRequest, responses(
+    (status = 200, body = DecisionResponse), (status = 404, body = ApiError),
+    (status = 409, description = "Someone decided the task already", body = ApiError), (status = 422, body = ApiError)))]
+async fn decide(
+    State(s): State<Service>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<DecisionRequest>,
+) -> Result<Json<DecisionResponse>, ApiError> {
+    let id = s.resolve_task(&id)?;
+    Ok(Json(s.decide(id, req).await?))
+}
+
+/// Webhook trigger. When the trigger has `secret_env`, sign the raw body:
+/// `X-ProcessOps-Signature: sha256=<hex HMAC-SHA256>`. An `Idempotency-Key` header makes
+/// redeliveries start the run once.
+#[utoipa::path(post, path = "/hooks/{blueprint}/{trigger}", params(("blueprint" = String, Path), ("trigger" = String, Path)),
+    request_body(content = Object, description = "The JSON payload"),
+    responses((status = 202, body = WebhookResponse), (status = 200, description = "Already received (same Idempotency-Key)", body = WebhookResponse),
+    (status = 401, body = ApiError), (status = 404, body = ApiError), (status = 422, body = ApiError)))]
+async fn webhook(
+    State(s): State<Service>,
+    Path((blueprint, trigger)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<WebhookResponse>), ApiError> {
+    let body = body.map_err(|e| bytes_rejection_text(e.status(), &e.body_text()))?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let r = s
+        .webhook(
+            &blueprint,
+            &trigger,
+            &body,
+            header(processops_engine::triggers::SIGNATURE_HEADER),
+            header("idempotency-key"),
+        )
+        .await?;
+    Ok((
+        if r.duplicate {
+            StatusCode::OK
+        } else {
+            StatusCode::ACCEPTED
+        },
+        Json(r),
+    ))
+}

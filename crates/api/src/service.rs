@@ -1,0 +1,289 @@
+//! The service functions every transport calls.
+
+use std::str::FromStr as _;
+
+use processops_core::blueprint;
+use processops_core::journal::{Action, Decision, Event};
+use processops_core::timeline;
+use processops_engine::{Engine, LoadProblem};
+use processops_store::{RunFilter, RunStatus, TaskFilter, TaskStatus};
+use uuid::Uuid;
+
+use crate::dto::*;
+use crate::error::ApiError;
+
+/// The service API over one engine.
+#[derive(Clone)]
+pub struct Service {
+    engine: Engine,
+    problems: std::sync::Arc<Vec<LoadProblem>>,
+}
+
+impl Service {
+    pub fn new(engine: Engine, problems: Vec<LoadProblem>) -> Self {
+        Self {
+            engine,
+            problems: std::sync::Arc::new(problems),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn health(&self) -> Health {
+        Health {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            blueprints: self.engine.registry().all().len(),
+        }
+    }
+
+    pub fn blueprints(&self) -> Vec<BlueprintSummary> {
+        self.engine
+            .registry()
+            .all()
+            .iter()
+            .map(|c| {
+                let bp = &c.blueprint;
+                BlueprintSummary {
+                    id: bp.id.clone(),
+                    name: bp.name.clone(),
+                    description: bp.description.clone(),
+                    domain: bp.domain.clone(),
+                    version: c.hash.clone(),
+                    stage: serde_json::to_value(bp.lifecycle.stage)
+                        .ok()
+                        .and_then(|v| v.as_str().map(ToOwned::to_owned))
+                        .unwrap_or_default(),
+                    triggers: bp
+                        .triggers
+                        .iter()
+                        .map(|t| TriggerSummary {
+                            id: t.id().to_owned(),
+                            kind: t.kind_name().to_owned(),
+                            input: t.input_schema().cloned(),
+                        })
+                        .collect(),
+                    nodes: bp.nodes.len(),
+                }
+            })
+            .collect()
+    }
+
+    pub fn load_problems(&self) -> Vec<LoadProblemDto> {
+        self.problems
+            .iter()
+            .map(|p| LoadProblemDto {
+                file: p.file.display().to_string(),
+                diagnostics: p.diagnostics.iter().map(Into::into).collect(),
+            })
+            .collect()
+    }
+
+    pub fn validate(&self, source: &str) -> ValidationReport {
+        let checked = blueprint::check(source);
+        ValidationReport {
+            valid: checked.blueprint.is_some(),
+            version: checked.blueprint.as_ref().map(blueprint::version_hash),
+            diagnostics: checked.diagnostics.iter().map(Into::into).collect(),
+        }
+    }
+
+    pub async fn start_run(&self, req: StartRunRequest) -> Result<StartRunResponse, ApiError> {
+        let started = self
+            .engine
+            .start_run(
+                &req.blueprint,
+                req.trigger.as_deref(),
+                req.payload,
+                req.idempotency_key,
+            )
+            .await?;
+        if req.wait {
+            self.engine.settle(started.run_id).await;
+        }
+        let status = match self.engine.store().load_run(started.run_id)? {
+            Some((row, _)) => row.status.as_str().to_owned(),
+            None => "running".into(),
+        };
+        Ok(StartRunResponse {
+            run_id: started.run_id,
+            duplicate: started.duplicate,
+            status,
+        })
+    }
+
+    pub fn runs(&self, q: &RunsQuery) -> Result<Vec<RunSummary>, ApiError> {
+        let status = match q.status.as_deref() {
+            None | Some("all") => None,
+            Some(s) => Some(RunStatus::parse(s).ok_or_else(|| {
+                ApiError::bad_request(format!("unknown status `{s}`; use running, waiting, attention, completed, failed or all"))
+            })?),
+        };
+        let filter = RunFilter {
+            blueprint_id: q.blueprint.clone(),
+            status,
+            limit: Some(q.limit.unwrap_or(50).min(1000)),
+        };
+        Ok(self
+            .engine
+            .store()
+            .list_runs(&filter)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Resolve a full run id or a unique prefix of one.
+    pub fn resolve_run(&self, id: &str) -> Result<Uuid, ApiError> {
+        if let Ok(u) = Uuid::parse_str(id) {
+            return Ok(u);
+        }
+        resolve(id, "run", self.engine.store().resolve_run_prefix(id)?)
+    }
+
+    pub fn resolve_task(&self, id: &str) -> Result<Uuid, ApiError> {
+        if let Ok(u) = Uuid::parse_str(id) {
+            return Ok(u);
+        }
+        resolve(id, "task", self.engine.store().resolve_task_prefix(id)?)
+    }
+
+    pub fn run(&self, id: Uuid) -> Result<RunDetail, ApiError> {
+        let (row, entries) = self
+            .engine
+            .store()
+            .load_run(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no run has the id {id}")))?;
+        let payload = entries
+            .iter()
+            .find_map(|e| match &e.event {
+                Event::RunStarted { payload, .. } => Some(payload.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let steps = timeline::build(entries.iter().map(|e| (e.at, &e.event)));
+        Ok(RunDetail {
+            run: row.into(),
+            payload,
+            steps,
+        })
+    }
+
+    pub async fn retry(&self, id: Uuid, by: String) -> Result<RunSummary, ApiError> {
+        let (row, _) = self
+            .engine
+            .store()
+            .load_run(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no run has the id {id}")))?;
+        if row.status != RunStatus::Attention {
+            return Err(ApiError::new(
+                409,
+                "conflict",
+                format!(
+                    "run {id} is {}; only runs that need attention can be retried",
+                    row.status.as_str()
+                ),
+            ));
+        }
+        self.engine.retry(id, by).await?;
+        self.engine.settle(id).await;
+        let (row, _) = self
+            .engine
+            .store()
+            .load_run(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no run has the id {id}")))?;
+        Ok(row.into())
+    }
+
+    pub fn tasks(&self, q: &TasksQuery) -> Result<Vec<TaskSummary>, ApiError> {
+        let status = match q.status.as_deref() {
+            None | Some("pending") => Some(TaskStatus::Pending),
+            Some("decided") => Some(TaskStatus::Decided),
+            Some("all") => None,
+            Some(s) => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown status `{s}`; use pending, decided or all"
+                )));
+            }
+        };
+        let filter = TaskFilter {
+            status,
+            blueprint_id: q.blueprint.clone(),
+            role: q.role.clone(),
+            run_id: q.run,
+            limit: Some(q.limit.unwrap_or(50).min(1000)),
+        };
+        Ok(self
+            .engine
+            .store()
+            .list_tasks(&filter)?
+            .iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    pub fn task(&self, id: Uuid) -> Result<TaskDetail, ApiError> {
+        let row = self
+            .engine
+            .store()
+            .task(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no task has the id {id}")))?;
+        Ok((&row).into())
+    }
+
+    pub async fn decide(
+        &self,
+        id: Uuid,
+        req: DecisionRequest,
+    ) -> Result<DecisionResponse, ApiError> {
+        let action = Action::from_str(&req.action).map_err(ApiError::bad_request)?;
+        let decision = Decision {
+            action,
+            by: req.by,
+            text: req.text,
+            reason: req.reason,
+        };
+        let run_id = self.engine.decide(id, decision).await?;
+        Ok(DecisionResponse {
+            task_id: id,
+            run_id,
+        })
+    }
+
+    pub async fn webhook(
+        &self,
+        blueprint: &str,
+        trigger: &str,
+        body: &[u8],
+        signature: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<WebhookResponse, ApiError> {
+        let s = processops_engine::triggers::webhook(
+            &self.engine,
+            blueprint,
+            trigger,
+            body,
+            signature,
+            idempotency_key,
+        )
+        .await?;
+        Ok(WebhookResponse {
+            run_id: s.run_id,
+            duplicate: s.duplicate,
+        })
+    }
+}
+
+fn resolve(prefix: &str, what: &str, found: Vec<Uuid>) -> Result<Uuid, ApiError> {
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(ApiError::not_found(format!(
+            "no {what} id starts with `{prefix}`"
+        ))),
+        _ => Err(ApiError::bad_request(format!(
+            "`{prefix}` matches several {what}s; type more of the id"
+        ))),
+    }
+}

@@ -1,0 +1,512 @@
+//! `processops bench engine`, and the demo seeding that shares its setup.
+//!
+//! Timings are medians over repeats, printed beside a baseline measured in the same run
+//! (raw SQLite inserts with the same durability settings), because this machine is shared
+//! and noisy: the ratio means more than the absolute number.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use processops_core::journal::{Action, Decision, Event};
+use processops_engine::{Compiled, Engine, EngineConfig, Registry};
+use processops_llm::scripted::{ScriptedConfig, ScriptedServer};
+use processops_llm::{ChatModel, OpenAiCompatible, OpenAiConfig};
+use processops_store::{Durability, RunStatus, Store, TaskFilter, TaskStatus};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::project::{Lock, Project};
+
+/// The onboarding-shaped tree the benchmark runs: webhook → retrieve → prompt → review →
+/// (approved) HTTP output and dataset append in parallel.
+pub const BENCH_BLUEPRINT: &str = r#"
+id: bench-onboarding
+name: Benchmark onboarding
+start: policies
+triggers:
+  - kind: manual
+    id: new_hire
+agents:
+  drafter: { provider: default, model: scripted }
+nodes:
+  - kind: retrieve
+    id: policies
+    collection: hr-policies
+    query: "{{ trigger.role }} onboarding"
+    top_k: 3
+    next: draft
+  - kind: prompt
+    id: draft
+    agent: drafter
+    template: "Welcome kit for {{ trigger.name }} ({{ trigger.role }}). Policies: {{ policies.text }}"
+    next: review
+  - kind: review
+    id: review
+    role: hr-manager
+    draft: "{{ draft.text }}"
+    on:
+      approved: [send, log]
+  - kind: output
+    id: send
+    http:
+      url: "{{ trigger.notes_url }}"
+      body: '{"name": {{ trigger.name | tojson }}, "kit": {{ review.text | tojson }}}'
+  - kind: output
+    id: log
+    dataset:
+      path: bench/training.jsonl
+      record: { name: "{{ trigger.name }}", kit: "{{ review.text }}" }
+"#;
+
+#[derive(Args)]
+pub struct EngineBenchArgs {
+    /// Runs per repeat.
+    #[arg(long, default_value_t = 2000)]
+    runs: usize,
+    /// Repeats (the report gives medians over them).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Runs in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// fsync every commit (survives power loss) instead of the default (survives a process kill).
+    #[arg(long)]
+    power_loss_durable: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Repeat {
+    runs_per_s: f64,
+    run_p50_ms: f64,
+    run_p99_ms: f64,
+    decisions_per_s: f64,
+    decision_p50_ms: f64,
+    decision_p99_ms: f64,
+    journal_us_per_node: f64,
+    raw_insert_us: f64,
+    raw_inserts_per_s: f64,
+}
+
+pub async fn engine(a: EngineBenchArgs) -> Result<ExitCode> {
+    let durability = if a.power_loss_durable {
+        Durability::PowerLoss
+    } else {
+        Durability::Process
+    };
+    let receiver = Receiver::start().await?;
+    let llm = ScriptedServer::start(ScriptedConfig::default()).await?;
+    let mut repeats = Vec::new();
+    for i in 0..a.repeats.max(1) {
+        let r = one_repeat(&a, durability, &llm, &receiver).await?;
+        if !a.json {
+            eprintln!(
+                "repeat {}/{}: {:.0} runs/s, {:.0} decisions/s, journal {:.1} µs/node, raw insert {:.1} µs",
+                i + 1,
+                a.repeats,
+                r.runs_per_s,
+                r.decisions_per_s,
+                r.journal_us_per_node,
+                r.raw_insert_us
+            );
+        }
+        repeats.push(r);
+    }
+    let m = |f: fn(&Repeat) -> f64| median(repeats.iter().map(f).collect());
+    let report = json!({
+        "runs": a.runs, "repeats": repeats.len(), "concurrency": a.concurrency,
+        "durability": if a.power_loss_durable { "power-loss (synchronous=FULL)" } else { "process-kill (WAL, synchronous=NORMAL)" },
+        "runs_per_s": m(|r| r.runs_per_s),
+        "run_to_review_p50_ms": m(|r| r.run_p50_ms),
+        "run_to_review_p99_ms": m(|r| r.run_p99_ms),
+        "decisions_per_s": m(|r| r.decisions_per_s),
+        "decision_to_done_p50_ms": m(|r| r.decision_p50_ms),
+        "decision_to_done_p99_ms": m(|r| r.decision_p99_ms),
+        "journal_us_per_node": m(|r| r.journal_us_per_node),
+        "baseline_raw_insert_us": m(|r| r.raw_insert_us),
+        "baseline_raw_inserts_per_s": m(|r| r.raw_inserts_per_s),
+        "runs_per_s_vs_raw_inserts": m(|r| r.runs_per_s / r.raw_inserts_per_s),
+        "journal_node_vs_raw_insert": m(|r| r.journal_us_per_node / r.raw_insert_us),
+        "http_deliveries": receiver.deliveries(),
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let f = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "\nEngine benchmark: {} runs × {} repeats, {} in flight, {}",
+            a.runs,
+            repeats.len(),
+            a.concurrency,
+            report["durability"].as_str().unwrap_or("")
+        );
+        println!("medians over repeats                         value    target");
+        println!(
+            "  runs/s, trigger → parked review       {:>10.0}    ≥ 2000",
+            f("runs_per_s")
+        );
+        println!(
+            "  latency p50 / p99 (ms)                {:>6.2} / {:<6.2}",
+            f("run_to_review_p50_ms"),
+            f("run_to_review_p99_ms")
+        );
+        println!(
+            "  decisions/s, decision → outputs done  {:>10.0}    ≥ 2000",
+            f("decisions_per_s")
+        );
+        println!(
+            "  latency p50 / p99 (ms)                {:>6.2} / {:<6.2}",
+            f("decision_to_done_p50_ms"),
+            f("decision_to_done_p99_ms")
+        );
+        println!(
+            "  journal overhead per node (µs)        {:>10.1}    ≤ 100",
+            f("journal_us_per_node")
+        );
+        println!("baseline measured in the same run");
+        println!(
+            "  raw SQLite insert, own commit (µs)    {:>10.1}",
+            f("baseline_raw_insert_us")
+        );
+        println!(
+            "  raw SQLite inserts/s                  {:>10.0}",
+            f("baseline_raw_inserts_per_s")
+        );
+        println!("ratios");
+        println!(
+            "  runs/s ÷ raw inserts/s                {:>10.3}",
+            f("runs_per_s_vs_raw_inserts")
+        );
+        println!(
+            "  journal per node ÷ raw insert         {:>10.2}",
+            f("journal_node_vs_raw_insert")
+        );
+    }
+    llm.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn one_repeat(
+    a: &EngineBenchArgs,
+    durability: Durability,
+    llm: &ScriptedServer,
+    receiver: &Receiver,
+) -> Result<Repeat> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&dir.path().join("bench.db"), durability)?;
+    store
+        .ingest(
+            "hr-policies".into(),
+            (0..50).map(|i| (format!("policy-{i}.md"), format!("Engineer onboarding policy {i}: laptops, accounts, buddy, benefits {i}."))).collect(),
+        )
+        .await?;
+    let registry = Arc::new(Registry::default());
+    registry
+        .insert(Arc::new(Compiled::from_source(BENCH_BLUEPRINT).map_err(
+            |d| anyhow::anyhow!("bench blueprint: {:?}", d.first()),
+        )?));
+    let client: Arc<dyn ChatModel> =
+        Arc::new(OpenAiCompatible::new(OpenAiConfig::new(llm.base_url()))?);
+    let engine = Engine::new(EngineConfig {
+        store: store.clone(),
+        registry,
+        providers: HashMap::from([("default".to_owned(), client)]),
+        outputs_dir: dir.path().join("outputs"),
+    })?;
+    engine.record_versions().await?;
+
+    // Phase 1: trigger → parked at the review.
+    let notes_url = receiver.url();
+    let gate = Arc::new(Semaphore::new(a.concurrency.max(1)));
+    let started = Instant::now();
+    let mut handles = Vec::with_capacity(a.runs);
+    for i in 0..a.runs {
+        let engine = engine.clone();
+        let gate = gate.clone();
+        let payload =
+            json!({ "name": format!("Person {i}"), "role": "Engineer", "notes_url": notes_url });
+        handles.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let t = Instant::now();
+            let s = engine
+                .start_run("bench-onboarding", None, payload, None)
+                .await?;
+            engine.settle(s.run_id).await;
+            anyhow::Ok(t.elapsed())
+        }));
+    }
+    let mut run_latencies = Vec::with_capacity(a.runs);
+    for h in handles {
+        run_latencies.push(h.await??);
+    }
+    let run_wall = started.elapsed();
+    let waiting = store.count_runs(RunStatus::Waiting)?;
+    anyhow::ensure!(
+        waiting as usize == a.runs,
+        "expected {} runs waiting for review, found {waiting}",
+        a.runs
+    );
+
+    // Phase 2: decision → outputs delivered and run completed.
+    let tasks = store.list_tasks(&TaskFilter {
+        status: Some(TaskStatus::Pending),
+        limit: Some(u32::try_from(a.runs).unwrap_or(u32::MAX)),
+        ..TaskFilter::default()
+    })?;
+    let started = Instant::now();
+    let mut handles = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let engine = engine.clone();
+        let gate = gate.clone();
+        handles.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let t0 = Instant::now();
+            let run = engine
+                .decide(
+                    t.id,
+                    Decision {
+                        action: Action::Approve,
+                        by: "bench".into(),
+                        text: None,
+                        reason: None,
+                    },
+                )
+                .await?;
+            engine.settle(run).await;
+            anyhow::Ok(t0.elapsed())
+        }));
+    }
+    let mut decision_latencies = Vec::with_capacity(a.runs);
+    for h in handles {
+        decision_latencies.push(h.await??);
+    }
+    let decision_wall = started.elapsed();
+    let completed = store.count_runs(RunStatus::Completed)?;
+    anyhow::ensure!(
+        completed as usize == a.runs,
+        "expected {} completed runs, found {completed}",
+        a.runs
+    );
+
+    // Journal overhead: committing one node's start and finish, one node at a time.
+    let run_id = store
+        .list_runs(&processops_store::RunFilter {
+            limit: Some(1),
+            ..Default::default()
+        })?
+        .first()
+        .map(|r| r.id)
+        .unwrap_or_default();
+    let mut journal = Vec::new();
+    for i in 0..1000u32 {
+        let node = format!("n{i}");
+        let t = Instant::now();
+        store
+            .append(
+                run_id,
+                vec![
+                    Event::NodeStarted {
+                        node: node.clone(),
+                        visit: 1,
+                        attempt: 1,
+                    },
+                    Event::NodeFinished {
+                        node,
+                        visit: 1,
+                        output: json!({"status": 200}),
+                        vars: Default::default(),
+                        next: vec![],
+                        label: None,
+                        meta: Default::default(),
+                    },
+                ],
+                None,
+            )
+            .await?;
+        journal.push(t.elapsed());
+    }
+    let (raw_insert_us, raw_inserts_per_s) =
+        raw_sqlite_baseline(&dir.path().join("raw.db"), durability)?;
+    Ok(Repeat {
+        runs_per_s: a.runs as f64 / run_wall.as_secs_f64(),
+        run_p50_ms: percentile(&mut run_latencies, 0.50),
+        run_p99_ms: percentile(&mut run_latencies, 0.99),
+        decisions_per_s: a.runs as f64 / decision_wall.as_secs_f64(),
+        decision_p50_ms: percentile(&mut decision_latencies, 0.50),
+        decision_p99_ms: percentile(&mut decision_latencies, 0.99),
+        journal_us_per_node: percentile(&mut journal, 0.50) * 1000.0,
+        raw_insert_us,
+        raw_inserts_per_s,
+    })
+}
+
+/// Raw rusqlite inserts of journal-sized rows, one commit each, with the same pragmas.
+fn raw_sqlite_baseline(path: &Path, durability: Durability) -> Result<(f64, f64)> {
+    let conn = rusqlite::Connection::open(path)?;
+    let sync = if durability == Durability::PowerLoss {
+        "FULL"
+    } else {
+        "NORMAL"
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync};
+         CREATE TABLE j (run_id TEXT, seq INTEGER, at INTEGER, kind TEXT, node TEXT, body TEXT, PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
+    ))?;
+    let body = r#"{"type":"node_finished","node":"n","visit":1,"output":{"status":200},"next":[]}"#;
+    let mut stmt = conn.prepare("INSERT INTO j VALUES (?1, ?2, ?3, 'node_finished', 'n', ?4)")?;
+    let run = Uuid::now_v7().to_string();
+    let mut times = Vec::new();
+    let started = Instant::now();
+    for seq in 0..5000i64 {
+        let t = Instant::now();
+        stmt.execute(rusqlite::params![run, seq, seq, body])?;
+        times.push(t.elapsed());
+    }
+    let per_s = 5000.0 / started.elapsed().as_secs_f64();
+    Ok((percentile(&mut times, 0.50) * 1000.0, per_s))
+}
+
+fn percentile(d: &mut [Duration], q: f64) -> f64 {
+    if d.is_empty() {
+        return f64::NAN;
+    }
+    d.sort_unstable();
+    let i = ((d.len() - 1) as f64 * q).round() as usize;
+    d[i].as_secs_f64() * 1000.0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+/// A loopback HTTP receiver standing in for the notes service; counts deliveries.
+struct Receiver {
+    addr: std::net::SocketAddr,
+    count: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Receiver {
+    async fn start() -> Result<Self> {
+        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let c = count.clone();
+        let app = axum::Router::new().route(
+            "/notes",
+            axum::routing::post(move || {
+                let c = c.clone();
+                async move {
+                    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self { addr, count })
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/notes", self.addr)
+    }
+
+    fn deliveries(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Prepare the demo: ingest the project's knowledge folder and, on a fresh database, start a
+/// few runs per blueprint from `demo/payloads/` so the inbox has work in it.
+pub async fn seed_demo(project: &Project) -> Result<()> {
+    let Lock::Held(_lock) = project.lock()? else {
+        anyhow::bail!("a server already runs this project; stop it before `processops demo`");
+    };
+    let llm = ScriptedServer::start(ScriptedConfig::default()).await?;
+    let client: Arc<dyn ChatModel> =
+        Arc::new(OpenAiCompatible::new(OpenAiConfig::new(llm.base_url()))?);
+    let (engine, _) = project
+        .engine(None, Some(vec![("default".into(), client)]))
+        .await?;
+    let knowledge = project.root.join("demo/knowledge");
+    if knowledge.is_dir() {
+        for dir in std::fs::read_dir(&knowledge)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+        {
+            let collection = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut passages = Vec::new();
+            for file in std::fs::read_dir(&dir)?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+            {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let source = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                passages.extend(
+                    crate::commands::split_passages(&text)
+                        .into_iter()
+                        .map(|p| (source.clone(), p)),
+                );
+            }
+            engine.store().ingest(collection, passages).await?;
+        }
+    }
+    let payloads = project.root.join("demo/payloads");
+    if engine
+        .store()
+        .list_runs(&processops_store::RunFilter {
+            limit: Some(1),
+            ..Default::default()
+        })?
+        .is_empty()
+        && payloads.is_dir()
+    {
+        let mut files: Vec<_> = std::fs::read_dir(&payloads)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        for file in files
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        {
+            // demo/payloads/<blueprint>.<anything>.json
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let blueprint = name.split('.').next().unwrap_or_default().to_owned();
+            let payload: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file)?)
+                .with_context(|| format!("{name} is not valid JSON"))?;
+            match engine
+                .start_run(&blueprint, None, payload, Some(format!("demo:{name}")))
+                .await
+            {
+                Ok(s) => engine.settle(s.run_id).await,
+                Err(e) => eprintln!("demo: {name}: {e}"),
+            }
+        }
+    }
+    engine.settle_all().await;
+    llm.shutdown().await;
+    Ok(())
+}

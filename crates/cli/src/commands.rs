@@ -1,0 +1,757 @@
+//! The subcommands. Each parses its arguments, calls the service API (in process or on the
+//! running server) and prints the result for a person, or as JSON with `--json`.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+use processops_api::{
+    DecisionRequest, DecisionResponse, RunsQuery, Service, StartRunRequest, StartRunResponse,
+    TasksQuery,
+};
+use processops_core::blueprint;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::project::{Lock, Project};
+use crate::remote::Remote;
+use crate::{bench, render};
+
+/// Exit code for "the input has problems" (validation errors, a refused decision).
+const EXIT_PROBLEMS: u8 = 1;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Check blueprint files (or folders of them) and report every problem with file:line:column.
+    Validate(ValidateArgs),
+    /// Start a run and follow it until it waits for a review or ends.
+    Run(RunArgs),
+    /// Run the engine: HTTP API, webhooks, schedules, folder drops; resumes unfinished runs.
+    Serve(ServeArgs),
+    /// List runs and read their timelines.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Work the inbox: list, read and decide review tasks.
+    #[command(subcommand)]
+    Inbox(InboxCommand),
+    /// Add documents to a knowledge collection that `retrieve` nodes search.
+    #[command(subcommand)]
+    Knowledge(KnowledgeCommand),
+    /// Print the JSON Schema of the blueprint format (committed as blueprints/schema.json).
+    Schema,
+    /// Print the OpenAPI document of the HTTP API (committed as docs/openapi.json).
+    Openapi,
+    /// Measure the engine on this machine (medians, with a raw SQLite baseline).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Serve the demo project with a scripted model, so everything works offline.
+    Demo(DemoArgs),
+    /// Developer tools.
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// Blueprint files or folders (default: the project's blueprints/).
+    paths: Vec<PathBuf>,
+    /// Print diagnostics as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Blueprint id, or the path of a blueprint file.
+    blueprint: String,
+    /// Trigger id (default: the manual trigger, else the first).
+    #[arg(long, short)]
+    trigger: Option<String>,
+    /// JSON payload file, or `-` for standard input (default: `{}`).
+    #[arg(long, short)]
+    payload: Option<String>,
+    /// Start at most one run per key.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Print the run as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:8686")]
+    pub addr: String,
+    /// Use the built-in scripted model as the `default` provider (no network, no key).
+    #[arg(long)]
+    pub scripted_model: bool,
+    /// How often schedules and watched folders are checked, in milliseconds.
+    #[arg(long, default_value_t = 500, hide = true)]
+    pub tick_ms: u64,
+}
+
+#[derive(Subcommand)]
+pub enum RunsCommand {
+    /// Runs, newest first.
+    List {
+        #[arg(long)]
+        blueprint: Option<String>,
+        /// running, waiting, attention, completed, failed or all
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 30)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A run's timeline: each node's input, output, timing and status.
+    Show {
+        /// Run id (a unique prefix is enough).
+        run: String,
+        /// Show inputs and outputs in full.
+        #[arg(long)]
+        full: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try the failed steps of a run that needs attention again.
+    Retry { run: String },
+}
+
+#[derive(Subcommand)]
+pub enum InboxCommand {
+    /// Tasks waiting for a decision, by due time.
+    List {
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        blueprint: Option<String>,
+        /// pending (default), decided or all
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A task with its draft and the context that produced it.
+    Show {
+        task: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide one or more tasks.
+    Decide(DecideArgs),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["approve", "edit", "edit_file", "reject", "escalate"])))]
+pub struct DecideArgs {
+    /// Task ids (unique prefixes are enough).
+    #[arg(required = true)]
+    tasks: Vec<String>,
+    /// Approve the draft as it is.
+    #[arg(long)]
+    approve: bool,
+    /// Approve with this edited text.
+    #[arg(long, value_name = "TEXT")]
+    edit: Option<String>,
+    /// Approve with the edited text in this file (`-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    edit_file: Option<String>,
+    /// Reject, with the reason the drafter will see.
+    #[arg(long, value_name = "REASON")]
+    reject: Option<String>,
+    /// Escalate to the next role of the escalation chain.
+    #[arg(long)]
+    escalate: bool,
+    /// Why (for escalate).
+    #[arg(long)]
+    reason: Option<String>,
+    /// Who decides (default: $USER).
+    #[arg(long, env = "PROCESSOPS_USER")]
+    by: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum KnowledgeCommand {
+    /// Split Markdown or text files into passages and add them to a collection.
+    Ingest {
+        collection: String,
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Runs to the review pause, decisions to completion, journal overhead, SQLite baseline.
+    Engine(bench::EngineBenchArgs),
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "127.0.0.1:8686")]
+    addr: String,
+}
+
+#[derive(Subcommand)]
+pub enum DevCommand {
+    /// Serve the scripted OpenAI-compatible model on a port (for trying providers).
+    LlmServer {
+        #[arg(long, default_value = "127.0.0.1:8700")]
+        addr: String,
+    },
+}
+
+pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
+    match command {
+        Command::Validate(a) => validate(&project, &a),
+        Command::Run(a) => run_blueprint(&project, a).await,
+        Command::Serve(a) => serve(&project, &a).await,
+        Command::Runs(c) => runs(&project, c).await,
+        Command::Inbox(c) => inbox(&project, c).await,
+        Command::Knowledge(KnowledgeCommand::Ingest { collection, paths }) => {
+            ingest(&project, collection, &paths).await
+        }
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&blueprint::json_schema())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi => {
+            println!("{}", processops_api::http::openapi().to_pretty_json()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Engine(a)) => bench::engine(a).await,
+        Command::Demo(a) => demo(&project, a).await,
+        Command::Dev(DevCommand::LlmServer { addr }) => {
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            println!(
+                "scripted OpenAI-compatible model at http://{}/v1 (Ctrl-C to stop)",
+                listener.local_addr()?
+            );
+            processops_llm::scripted::serve_on(
+                listener,
+                processops_llm::scripted::ScriptedConfig::default(),
+            )
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn validate(project: &Project, a: &ValidateArgs) -> Result<ExitCode> {
+    let roots = if a.paths.is_empty() {
+        vec![project.blueprints()]
+    } else {
+        a.paths.clone()
+    };
+    let mut files = Vec::new();
+    for root in &roots {
+        if root.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(root)
+                .with_context(|| format!("cannot read {}", root.display()))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(root.clone());
+        }
+    }
+    if files.is_empty() {
+        bail!(
+            "no blueprint files (*.yaml) found in {}",
+            roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut errors = 0;
+    let mut warnings = 0;
+    let mut report = Vec::new();
+    for file in &files {
+        let shown = file.display().to_string();
+        let diagnostics = match std::fs::read(file) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(source) => blueprint::check(&source).diagnostics,
+                Err(_) => vec![
+                    processops_core::Diagnostic::error(
+                        "encoding",
+                        "",
+                        "the file is not UTF-8 text",
+                    )
+                    .help("save the blueprint as UTF-8")
+                    .at(1, 1),
+                ],
+            },
+            Err(e) => vec![
+                processops_core::Diagnostic::error("io", "", format!("cannot read the file: {e}"))
+                    .help("check the path")
+                    .at(0, 0),
+            ],
+        };
+        errors += diagnostics.iter().filter(|d| d.is_error()).count();
+        warnings += diagnostics.iter().filter(|d| !d.is_error()).count();
+        if a.json {
+            report.push(serde_json::json!({ "file": shown, "valid": !diagnostics.iter().any(processops_core::Diagnostic::is_error), "diagnostics": diagnostics }));
+        } else {
+            for d in &diagnostics {
+                println!("{}", d.display_in(&shown));
+            }
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if errors == 0 {
+        println!(
+            "{} blueprint{} valid{}",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            if warnings > 0 {
+                format!(" ({warnings} warning(s))")
+            } else {
+                String::new()
+            }
+        );
+    } else {
+        println!(
+            "\n{errors} error(s), {warnings} warning(s) in {} file(s)",
+            files.len()
+        );
+    }
+    Ok(if errors > 0 {
+        ExitCode::from(EXIT_PROBLEMS)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn read_payload(arg: Option<&str>) -> Result<Value> {
+    let text = match arg {
+        None => return Ok(Value::Object(serde_json::Map::new())),
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read the payload from standard input")?;
+            s
+        }
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the payload file {path}"))?,
+    };
+    serde_json::from_str(&text)
+        .with_context(|| format!("the payload {} is not valid JSON", arg.unwrap_or("-")))
+}
+
+async fn run_blueprint(project: &Project, a: RunArgs) -> Result<ExitCode> {
+    let payload = read_payload(a.payload.as_deref())?;
+    let path = Path::new(&a.blueprint);
+    let file = (path.extension().is_some_and(|x| x == "yaml" || x == "yml") || path.is_file())
+        .then_some(path);
+    let blueprint_id = match file {
+        Some(f) => {
+            let source = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read {}", f.display()))?;
+            blueprint::parse(&source)
+                .0
+                .map(|b| b.id)
+                .unwrap_or_else(|| a.blueprint.clone())
+        }
+        None => a.blueprint.clone(),
+    };
+    let request = StartRunRequest {
+        blueprint: blueprint_id,
+        trigger: a.trigger,
+        payload,
+        idempotency_key: a.idempotency_key,
+        wait: true,
+    };
+    let (service, response) = match project.lock()? {
+        Lock::Held(_lock) => {
+            let (engine, _) = project.engine(file, None).await?;
+            let service = Service::new(engine, Vec::new());
+            let r = service.start_run(request).await?;
+            (service, r)
+        }
+        Lock::Server(url) => {
+            if file.is_some() {
+                bail!(
+                    "a server ({url}) owns this project; it runs the blueprints in its blueprints/ folder, so pass the blueprint id instead of a file"
+                );
+            }
+            let r: StartRunResponse = Remote::new(url).post("/api/runs", &request).await?;
+            (project.service().await?, r)
+        }
+    };
+    let detail = service.run(response.run_id)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&detail)?);
+    } else {
+        if response.duplicate {
+            println!("A run with this idempotency key exists already:");
+        }
+        print!("{}", render::timeline(&detail, false));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn runs(project: &Project, c: RunsCommand) -> Result<ExitCode> {
+    match c {
+        RunsCommand::List {
+            blueprint,
+            status,
+            limit,
+            json,
+        } => {
+            let service = project.service().await?;
+            let runs = service.runs(&RunsQuery {
+                blueprint,
+                status,
+                limit: Some(limit),
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                print!("{}", render::runs(&runs));
+            }
+        }
+        RunsCommand::Show { run, full, json } => {
+            let service = project.service().await?;
+            let id = service.resolve_run(&run)?;
+            let detail = service.run(id)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&detail)?);
+            } else {
+                print!("{}", render::timeline(&detail, full));
+            }
+        }
+        RunsCommand::Retry { run } => {
+            let service = project.service().await?;
+            let id = service.resolve_run(&run)?;
+            match project.lock()? {
+                Lock::Held(_lock) => {
+                    service.retry(id, whoami(None)).await?;
+                }
+                Lock::Server(url) => {
+                    let _: Value = Remote::new(url)
+                        .post(&format!("/api/runs/{id}/retry"), &serde_json::json!({}))
+                        .await?;
+                }
+            }
+            print!("{}", render::timeline(&service.run(id)?, false));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn whoami(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "cli".into())
+}
+
+async fn inbox(project: &Project, c: InboxCommand) -> Result<ExitCode> {
+    match c {
+        InboxCommand::List {
+            role,
+            blueprint,
+            status,
+            limit,
+            json,
+        } => {
+            let service = project.service().await?;
+            let tasks = service.tasks(&TasksQuery {
+                status,
+                blueprint,
+                role,
+                run: None,
+                limit: Some(limit),
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tasks)?);
+            } else {
+                print!("{}", render::tasks(&tasks));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        InboxCommand::Show { task, json } => {
+            let service = project.service().await?;
+            let id = service.resolve_task(&task)?;
+            let detail = service.task(id)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&detail)?);
+            } else {
+                print!("{}", render::task(&detail));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        InboxCommand::Decide(a) => decide(project, a).await,
+    }
+}
+
+async fn decide(project: &Project, a: DecideArgs) -> Result<ExitCode> {
+    let (action, text, reason) = if a.approve {
+        ("approve", None, a.reason.clone())
+    } else if let Some(t) = a.edit.clone() {
+        ("edit", Some(t), a.reason.clone())
+    } else if let Some(f) = a.edit_file.as_deref() {
+        let text = if f == "-" {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            s
+        } else {
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {f}"))?
+        };
+        ("edit", Some(text), a.reason.clone())
+    } else if let Some(r) = a.reject.clone() {
+        ("reject", None, Some(r))
+    } else {
+        ("escalate", None, a.reason.clone())
+    };
+    let by = whoami(a.by.clone());
+    let service = project.service().await?;
+    let ids = a
+        .tasks
+        .iter()
+        .map(|t| service.resolve_task(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let lock = project.lock()?;
+    let mut failures = 0;
+    let mut results = Vec::new();
+    for id in ids {
+        let req = DecisionRequest {
+            action: action.into(),
+            by: by.clone(),
+            text: text.clone(),
+            reason: reason.clone(),
+        };
+        let outcome: Result<DecisionResponse> = match &lock {
+            Lock::Held(_) => service.decide(id, req).await.map_err(Into::into),
+            Lock::Server(url) => {
+                Remote::new(url.clone())
+                    .post(&format!("/api/tasks/{id}/decision"), &req)
+                    .await
+            }
+        };
+        match outcome {
+            Ok(r) => {
+                if matches!(lock, Lock::Held(_)) {
+                    service.engine().settle(r.run_id).await;
+                }
+                results.push(serde_json::json!({ "task": id, "run": r.run_id, "ok": true }));
+                if !a.json {
+                    let run = service.run(r.run_id)?;
+                    println!(
+                        "{} task {} ({action}) → run {} is {}",
+                        render::mark(true),
+                        render::short(&id.to_string()),
+                        render::short(&r.run_id.to_string()),
+                        run.run.status
+                    );
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                results
+                    .push(serde_json::json!({ "task": id, "ok": false, "error": e.to_string() }));
+                if !a.json {
+                    println!(
+                        "{} task {}: {e}",
+                        render::mark(false),
+                        render::short(&id.to_string())
+                    );
+                }
+            }
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(if failures > 0 {
+        ExitCode::from(EXIT_PROBLEMS)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn ingest(project: &Project, collection: String, paths: &[PathBuf]) -> Result<ExitCode> {
+    let store = project.open_store()?;
+    let mut total = 0;
+    let mut added = 0;
+    for path in paths {
+        let files: Vec<PathBuf> = if path.is_dir() {
+            let mut f: Vec<PathBuf> = std::fs::read_dir(path)?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
+            f.sort();
+            f
+        } else {
+            vec![path.clone()]
+        };
+        for file in files {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {} as text", file.display()))?;
+            let source = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let passages: Vec<(String, String)> = split_passages(&text)
+                .into_iter()
+                .map(|p| (source.clone(), p))
+                .collect();
+            total += passages.len();
+            added += store.ingest(collection.clone(), passages).await?;
+        }
+    }
+    println!(
+        "{added} new passage(s) in `{collection}` ({} already present)",
+        total - added
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Passages are paragraphs, with Markdown headings kept on the paragraph they introduce.
+pub fn split_passages(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut heading = String::new();
+    for block in text.split("\n\n").map(str::trim).filter(|b| !b.is_empty()) {
+        if block.starts_with('#') && !block.contains('\n') {
+            heading = block.trim_start_matches('#').trim().to_owned();
+            continue;
+        }
+        out.push(if heading.is_empty() {
+            block.to_owned()
+        } else {
+            format!("{heading}: {block}")
+        });
+    }
+    out
+}
+
+pub async fn serve(project: &Project, a: &ServeArgs) -> Result<ExitCode> {
+    let Lock::Held(_lock) = project.lock()? else {
+        bail!(
+            "another `processops serve` already runs this project (data folder {})",
+            project.data.display()
+        );
+    };
+    let mut scripted = None;
+    let mut overrides = None;
+    if a.scripted_model {
+        let server = processops_llm::scripted::ScriptedServer::start(
+            processops_llm::scripted::ScriptedConfig::default(),
+        )
+        .await?;
+        let client = processops_llm::OpenAiCompatible::new(processops_llm::OpenAiConfig::new(
+            server.base_url(),
+        ))?;
+        overrides = Some(vec![(
+            "default".to_owned(),
+            Arc::new(client) as Arc<dyn processops_llm::ChatModel>,
+        )]);
+        scripted = Some(server);
+    }
+    let (engine, problems) = project.engine(None, overrides).await?;
+    for p in &problems {
+        let shown = p.file.display().to_string();
+        for d in &p.diagnostics {
+            eprintln!("{}", d.display_in(&shown));
+        }
+        eprintln!("warning: {shown} was not loaded; fix it and restart");
+    }
+    let resumed = engine.recover().await?;
+    let service = Service::new(engine.clone(), problems);
+    let (router, _) = processops_api::http::router(service);
+    let listener = tokio::net::TcpListener::bind(&a.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", a.addr))?;
+    let addr = listener.local_addr()?;
+    project.publish_address(addr)?;
+    let cancel = CancellationToken::new();
+    let tick = Duration::from_millis(a.tick_ms.max(10));
+    tokio::spawn(processops_engine::triggers::run_schedules(
+        engine.clone(),
+        cancel.clone(),
+        tick,
+    ));
+    tokio::spawn(processops_engine::triggers::run_folder_watch(
+        engine.clone(),
+        project.root.clone(),
+        cancel.clone(),
+        tick,
+    ));
+    println!(
+        "ProcessOps engine serving {} blueprint(s) at http://{addr}  (API: http://{addr}/openapi.json){}",
+        engine.registry().all().len(),
+        if resumed > 0 {
+            format!("; resumed {resumed} unfinished run(s)")
+        } else {
+            String::new()
+        }
+    );
+    if let Some(s) = &scripted {
+        println!(
+            "Using the scripted demo model at {} (replies are canned, for trying things out)",
+            s.base_url()
+        );
+    }
+    let shutdown = cancel.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            shutdown.cancel();
+        })
+        .await?;
+    project.clear_address();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+async fn demo(project: &Project, a: DemoArgs) -> Result<ExitCode> {
+    crate::bench::seed_demo(project).await?;
+    serve(
+        project,
+        &ServeArgs {
+            addr: a.addr,
+            scripted_model: true,
+            tick_ms: 500,
+        },
+    )
+    .await
+}

@@ -1,0 +1,84 @@
+//! `processops`: validate, run and serve blueprints; work the inbox.
+
+mod bench;
+mod commands;
+mod project;
+mod remote;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::project::Project;
+
+/// Run AI-native business processes with humans in the loop.
+///
+/// A project is a folder with `blueprints/*.yaml` (the processes), an optional
+/// `processops.toml` (model providers) and `.processops/` (the local database).
+///
+/// Start here:
+///   processops validate blueprints/          check every blueprint
+///   processops serve                         run the engine, webhooks and the HTTP API
+///   processops run hr-onboarding -p new-hire.json
+///   processops inbox list                    what waits for a decision
+#[derive(Parser)]
+#[command(
+    name = "processops",
+    version,
+    verbatim_doc_comment,
+    propagate_version = true
+)]
+struct Cli {
+    /// Project folder (holds `blueprints/` and `processops.toml`).
+    #[arg(long, global = true, env = "PROCESSOPS_PROJECT", default_value = ".")]
+    project: PathBuf,
+    /// Data folder (the database); defaults to `<project>/.processops`.
+    #[arg(long, global = true, env = "PROCESSOPS_DATA")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: commands::Command,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verbose = matches!(
+        cli.command,
+        commands::Command::Serve(_) | commands::Command::Demo(_)
+    );
+    init_tracing(verbose);
+    let project = Project::new(cli.project, cli.data);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(cli.command, project)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing(verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if verbose {
+        "info,processops=info"
+    } else {
+        "warn"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,211 @@
+//! The run journal: the append-only events a run's state is derived from.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// A step's visit number within a run (1 for the first time a node runs, 2 after a revise loop…).
+pub type Visit = u32;
+
+/// One entry of a run's journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A trigger fired.
+    RunStarted {
+        blueprint: String,
+        version: String,
+        trigger: String,
+        start: String,
+        payload: Value,
+    },
+    /// A node with side effects began; after a crash, a started but unfinished node is run again.
+    NodeStarted {
+        node: String,
+        visit: Visit,
+        attempt: u32,
+    },
+    /// A node finished: its output, the variables it set and the nodes it passes the run to.
+    NodeFinished {
+        node: String,
+        visit: Visit,
+        output: Value,
+        #[serde(default, skip_serializing_if = "Map::is_empty")]
+        vars: Map<String, Value>,
+        next: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+        #[serde(default, skip_serializing_if = "StepMeta::is_empty")]
+        meta: StepMeta,
+    },
+    /// A node failed after its retries and fallbacks; the run needs attention.
+    NodeFailed {
+        node: String,
+        visit: Visit,
+        attempt: u32,
+        error: String,
+    },
+    /// A node reached `max_visits`; the run continues at `next` (or fails when empty).
+    VisitLimitReached {
+        node: String,
+        limit: u32,
+        next: Vec<String>,
+    },
+    /// A review checkpoint put a task in the inbox.
+    TaskCreated { task: Task },
+    /// A task moved to another role of its escalation chain.
+    TaskEscalated {
+        task: Uuid,
+        role: String,
+        by: String,
+    },
+    /// A human (or a policy) decided a task.
+    DecisionRecorded { task: Uuid, decision: Decision },
+    /// Someone asked a failed run to try its failed steps again.
+    RunRetried { by: String },
+    /// The run ended.
+    RunFinished {
+        status: FinalStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+impl Event {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::RunStarted { .. } => "run_started",
+            Self::NodeStarted { .. } => "node_started",
+            Self::NodeFinished { .. } => "node_finished",
+            Self::NodeFailed { .. } => "node_failed",
+            Self::VisitLimitReached { .. } => "visit_limit_reached",
+            Self::TaskCreated { .. } => "task_created",
+            Self::TaskEscalated { .. } => "task_escalated",
+            Self::DecisionRecorded { .. } => "decision_recorded",
+            Self::RunRetried { .. } => "run_retried",
+            Self::RunFinished { .. } => "run_finished",
+        }
+    }
+
+    /// The node this event concerns, if any.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Self::NodeStarted { node, .. }
+            | Self::NodeFinished { node, .. }
+            | Self::NodeFailed { node, .. }
+            | Self::VisitLimitReached { node, .. } => Some(node),
+            Self::TaskCreated { task } => Some(&task.node),
+            _ => None,
+        }
+    }
+}
+
+/// What the run timeline shows about a step besides its output.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// The rendered input (prompt text, request body) for the timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl StepMeta {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinalStatus {
+    Completed,
+    Failed,
+}
+
+/// An inbox task as a review node creates it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: Uuid,
+    pub node: String,
+    pub visit: Visit,
+    pub title: String,
+    pub draft: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    /// Remaining escalation chain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalation: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<i64>,
+    /// The context that produced the draft: trigger payload, retrieved passages, prompt and model.
+    pub context: Value,
+}
+
+/// What an approver can do with a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Approve,
+    Edit,
+    Reject,
+    Escalate,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Edit => "edit",
+            Self::Reject => "reject",
+            Self::Escalate => "escalate",
+        }
+    }
+}
+
+impl std::str::FromStr for Action {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "approve" => Ok(Self::Approve),
+            "edit" => Ok(Self::Edit),
+            "reject" => Ok(Self::Reject),
+            "escalate" => Ok(Self::Escalate),
+            other => Err(format!(
+                "`{other}` is not an action; use approve, edit, reject or escalate"
+            )),
+        }
+    }
+}
+
+/// A decision on a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub action: Action,
+    pub by: String,
+    /// The edited text (for `edit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Why (required for `reject`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}

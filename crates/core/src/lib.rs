@@ -1,0 +1,13 @@
+//! The pure domain of ProcessOps: the blueprint format and its validation, the run journal's
+//! events, the reducer that derives a run's state from them and the planner that decides
+//! what runs next. Nothing here does IO, so everything here is tested with tables.
+
+pub mod blueprint;
+pub mod diagnostic;
+pub mod schedule;
+pub mod template;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub mod journal;
+pub mod run;
+pub mod timeline;

@@ -1,0 +1,428 @@
+//! The durable run engine.
+//!
+//! A run is driven by one task at a time (its *driver*): it plans with the pure planner of
+//! `processops-core`, appends what happened to the journal and waits for the commit before it
+//! starts anything that depends on it. Side-effecting nodes write `NodeStarted` before they
+//! act, so after a crash the driver knows which step was cut off and runs only that again.
+//! Runs parked at a review hold no memory: a decision wakes a driver that replays the journal.
+
+mod compiled;
+mod driver;
+mod nodes;
+pub mod payload;
+pub mod settings;
+pub mod triggers;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use processops_core::journal::{Action, Decision, Event};
+use processops_llm::ChatModel;
+use processops_store::{NewRun, StartOutcome, Store, StoreError};
+use serde_json::Value;
+use thiserror::Error;
+use tokio::sync::{Notify, mpsc, watch};
+use uuid::Uuid;
+
+pub use compiled::{Compiled, LoadProblem, Registry};
+
+/// Why the engine refused or failed a request.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no blueprint `{id}` is loaded{}", hint(known))]
+    UnknownBlueprint { id: String, known: Vec<String> },
+    #[error("blueprint `{blueprint}` has no trigger `{trigger}` (its triggers: {})", known.join(", "))]
+    UnknownTrigger {
+        blueprint: String,
+        trigger: String,
+        known: Vec<String>,
+    },
+    #[error("blueprint `{0}` has no trigger; add a `manual` trigger to start it by hand")]
+    NoTrigger(String),
+    #[error("the payload does not match the input schema of trigger `{trigger}`:\n  - {}", errors.join("\n  - "))]
+    InvalidPayload {
+        trigger: String,
+        errors: Vec<String>,
+    },
+    #[error(
+        "the webhook signature is missing or wrong; sign the raw body with HMAC-SHA256 and send `X-ProcessOps-Signature: sha256=<hex>`"
+    )]
+    BadSignature,
+    #[error("the webhook secret variable `{0}` is not set in the engine's environment")]
+    MissingSecret(String),
+    #[error("{0}")]
+    InvalidDecision(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("internal engine error: {0}")]
+    Internal(String),
+}
+
+fn hint(known: &[String]) -> String {
+    if known.is_empty() {
+        "; no blueprints are loaded (is the project folder right?)".into()
+    } else {
+        format!(" (loaded: {})", known.join(", "))
+    }
+}
+
+/// How the engine is wired.
+pub struct EngineConfig {
+    pub store: Store,
+    pub registry: Arc<Registry>,
+    /// Providers by name, as agents refer to them.
+    pub providers: HashMap<String, Arc<dyn ChatModel>>,
+    /// Where `file` and `dataset` outputs write.
+    pub outputs_dir: PathBuf,
+}
+
+/// How the engine reaches a run's driver, and how waiters learn that it stopped.
+pub(crate) struct DriverHandle {
+    pub(crate) events: mpsc::UnboundedSender<Event>,
+    pub(crate) stopped: watch::Sender<bool>,
+}
+
+/// A started (or deduplicated) run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    pub run_id: Uuid,
+    /// The run existed already (same dedupe key); nothing new started.
+    pub duplicate: bool,
+}
+
+/// The engine: cheap to clone, shared by the HTTP API, triggers and the CLI.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) providers: HashMap<String, Arc<dyn ChatModel>>,
+    pub(crate) outputs_dir: PathBuf,
+    pub(crate) http: reqwest::Client,
+    /// The driver of each run that is in memory, fed with events decided elsewhere.
+    pub(crate) drivers: Mutex<HashMap<Uuid, DriverHandle>>,
+    /// Signalled whenever a driver stops (the run finished or parked).
+    pub(crate) settled: Notify,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Result<Self, EngineError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .user_agent(concat!("ProcessOps/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| EngineError::Internal(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store: config.store,
+                registry: config.registry,
+                providers: config.providers,
+                outputs_dir: config.outputs_dir,
+                http,
+                drivers: Mutex::new(HashMap::new()),
+                settled: Notify::new(),
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// Record every loaded blueprint's version, so runs can always find the exact version
+    /// they started with.
+    pub async fn record_versions(&self) -> Result<(), EngineError> {
+        for c in self.inner.registry.all() {
+            self.inner
+                .store
+                .put_version(
+                    c.hash.clone(),
+                    c.blueprint.id.clone(),
+                    c.blueprint.name.clone(),
+                    c.source.clone(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Resume every run that was executing when the engine last stopped.
+    pub async fn recover(&self) -> Result<usize, EngineError> {
+        let ids = self.inner.store.runs_to_resume()?;
+        for id in &ids {
+            self.wake(*id, None);
+        }
+        Ok(ids.len())
+    }
+
+    pub fn blueprint(&self, id: &str) -> Result<Arc<Compiled>, EngineError> {
+        self.inner
+            .registry
+            .get(id)
+            .ok_or_else(|| EngineError::UnknownBlueprint {
+                id: id.to_owned(),
+                known: self
+                    .inner
+                    .registry
+                    .all()
+                    .iter()
+                    .map(|c| c.blueprint.id.clone())
+                    .collect(),
+            })
+    }
+
+    /// Start a run of a blueprint's current version from one of its triggers.
+    pub async fn start_run(
+        &self,
+        blueprint: &str,
+        trigger: Option<&str>,
+        payload: Value,
+        dedupe_key: Option<String>,
+    ) -> Result<Started, EngineError> {
+        let compiled = self.blueprint(blueprint)?;
+        let trigger = compiled.trigger(trigger)?;
+        compiled
+            .check_payload(trigger.id(), &payload)
+            .map_err(|errors| EngineError::InvalidPayload {
+                trigger: trigger.id().to_owned(),
+                errors,
+            })?;
+        let start = trigger
+            .start()
+            .unwrap_or(&compiled.blueprint.start)
+            .to_owned();
+        let run_id = Uuid::now_v7();
+        let event = Event::RunStarted {
+            blueprint: compiled.blueprint.id.clone(),
+            version: compiled.hash.clone(),
+            trigger: trigger.id().to_owned(),
+            start,
+            payload,
+        };
+        let outcome = self
+            .inner
+            .store
+            .start_run(NewRun {
+                id: run_id,
+                blueprint_id: compiled.blueprint.id.clone(),
+                version: compiled.hash.clone(),
+                trigger_id: trigger.id().to_owned(),
+                dedupe_key,
+                events: vec![event],
+            })
+            .await?;
+        match outcome {
+            StartOutcome::Started(id) => {
+                self.wake(id, None);
+                Ok(Started {
+                    run_id: id,
+                    duplicate: false,
+                })
+            }
+            StartOutcome::Duplicate(id) => Ok(Started {
+                run_id: id,
+                duplicate: true,
+            }),
+        }
+    }
+
+    /// Decide a task. Exactly one decision per task wins; a late one gets `AlreadyDecided`.
+    pub async fn decide(&self, task_id: Uuid, decision: Decision) -> Result<Uuid, EngineError> {
+        let row = self
+            .inner
+            .store
+            .task(task_id)?
+            .ok_or_else(|| StoreError::TaskNotFound(task_id.to_string()))?;
+        match decision.action {
+            Action::Reject
+                if decision
+                    .reason
+                    .as_deref()
+                    .is_none_or(|r| r.trim().is_empty()) =>
+            {
+                return Err(EngineError::InvalidDecision(
+                    "a rejection needs a reason (it goes back to the drafter); pass --reason"
+                        .into(),
+                ));
+            }
+            Action::Edit if decision.text.as_deref().is_none_or(|t| t.trim().is_empty()) => {
+                return Err(EngineError::InvalidDecision(
+                    "an edit needs the edited text".into(),
+                ));
+            }
+            _ => {}
+        }
+        if decision.by.trim().is_empty() {
+            return Err(EngineError::InvalidDecision(
+                "a decision needs the name of who decides".into(),
+            ));
+        }
+        if decision.action == Action::Escalate {
+            let compiled = self.version(&row.version)?;
+            let has_edge = match compiled.blueprint.node(&row.task.node) {
+                Some(processops_core::blueprint::Node::Review(r)) => !r.on.escalated.is_empty(),
+                _ => false,
+            };
+            if !has_edge {
+                let Some(next_role) = row.task.escalation.first().cloned() else {
+                    return Err(EngineError::InvalidDecision(format!(
+                        "task {task_id} has nowhere to escalate: its review has no `on.escalated` edge and its escalation chain is used up"
+                    )));
+                };
+                let run = self
+                    .inner
+                    .store
+                    .escalate(task_id, next_role.clone(), decision.by.clone())
+                    .await?;
+                self.wake(
+                    run,
+                    Some(Event::TaskEscalated {
+                        task: task_id,
+                        role: next_role,
+                        by: decision.by,
+                    }),
+                );
+                return Ok(run);
+            }
+        }
+        let run = self.inner.store.decide(task_id, decision.clone()).await?;
+        self.wake(
+            run,
+            Some(Event::DecisionRecorded {
+                task: task_id,
+                decision,
+            }),
+        );
+        Ok(run)
+    }
+
+    /// Try a run's failed steps again.
+    pub async fn retry(&self, run_id: Uuid, by: String) -> Result<(), EngineError> {
+        let event = Event::RunRetried { by };
+        self.inner
+            .store
+            .append(run_id, vec![event.clone()], None)
+            .await?;
+        self.wake(run_id, Some(event));
+        Ok(())
+    }
+
+    /// A blueprint version by hash, from memory or the store.
+    pub fn version(&self, hash: &str) -> Result<Arc<Compiled>, EngineError> {
+        if let Some(c) = self.inner.registry.by_hash(hash) {
+            return Ok(c);
+        }
+        let row = self.inner.store.version(hash)?.ok_or_else(|| {
+            EngineError::Internal(format!("blueprint version {hash} is not stored"))
+        })?;
+        let compiled = Compiled::from_source(&row.source).map_err(|d| {
+            EngineError::Internal(format!(
+                "stored version {hash} no longer validates: {}",
+                d.first().map(|d| d.message.as_str()).unwrap_or("?")
+            ))
+        })?;
+        let compiled = Arc::new(compiled);
+        self.inner.registry.remember_version(compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Hand an event to the run's driver, starting one (which replays the journal) if none runs.
+    pub(crate) fn wake(&self, run_id: Uuid, event: Option<Event>) {
+        let Ok(mut drivers) = self.inner.drivers.lock() else {
+            return;
+        };
+        if let Some(handle) = drivers.get(&run_id) {
+            if let Some(e) = event
+                && handle.events.send(e).is_ok()
+            {
+                return;
+            }
+            if handle.events.is_closed() {
+                drivers.remove(&run_id);
+            } else {
+                return;
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        drivers.insert(
+            run_id,
+            DriverHandle {
+                events: tx,
+                stopped: watch::channel(false).0,
+            },
+        );
+        let engine = self.clone();
+        tokio::spawn(async move { driver::drive(engine, run_id, rx).await });
+    }
+
+    /// Whether a driver is working on the run in this process.
+    pub fn is_active(&self, run_id: Uuid) -> bool {
+        self.inner
+            .drivers
+            .lock()
+            .is_ok_and(|d| d.contains_key(&run_id))
+    }
+
+    /// Wait until this process has no driver for the run (it finished, parked or failed).
+    pub async fn settle(&self, run_id: Uuid) {
+        let stopped = self
+            .inner
+            .drivers
+            .lock()
+            .ok()
+            .and_then(|d| d.get(&run_id).map(|h| h.stopped.subscribe()));
+        if let Some(mut rx) = stopped {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    /// Wait until no run is being driven in this process.
+    pub async fn settle_all(&self) {
+        loop {
+            let notified = self.inner.settled.notified();
+            if self.inner.drivers.lock().is_ok_and(|d| d.is_empty()) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Engine {
+    /// Start every blueprint that listens for `event`. Each target starts at most once per
+    /// emitting step (the dedupe key includes the step's idempotency key).
+    pub async fn emit(
+        &self,
+        event: &str,
+        payload: Value,
+        key: &str,
+    ) -> Result<Vec<Uuid>, EngineError> {
+        let mut started = Vec::new();
+        for c in self.inner.registry.all() {
+            for t in &c.blueprint.triggers {
+                if let processops_core::blueprint::Trigger::Event(e) = t
+                    && e.event == event
+                {
+                    let dedupe = format!("emit:{key}:{}:{}", c.blueprint.id, e.id);
+                    let s = self
+                        .start_run(&c.blueprint.id, Some(&e.id), payload.clone(), Some(dedupe))
+                        .await?;
+                    started.push(s.run_id);
+                }
+            }
+        }
+        Ok(started)
+    }
+}

@@ -1,0 +1,703 @@
+//! Node behaviour. Pure nodes are computed inline by the driver; nodes with side effects are
+//! *prepared* (templates rendered against the run's state) and then *performed* in their own
+//! task, so the driver never holds run state across an await on the outside world.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Component, Path, PathBuf};
+
+use std::time::{Duration, Instant};
+
+use processops_core::blueprint::{Node, OutputNode, PromptNode, ReviewNode};
+use processops_core::journal::{Action, Decision, Event, StepMeta, Task, Visit};
+use processops_core::run::RunState;
+use processops_llm::{CallContext, ChatMessage, ChatRequest};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::{Compiled, Engine};
+
+/// The template context of a run: `trigger`, `vars`, `run` and every node's latest output
+/// (`none` for nodes that have not run, so `{% if review %}` works on a first pass).
+pub(crate) fn context(compiled: &Compiled, state: &RunState, run_id: Uuid) -> minijinja::Value {
+    let mut map = BTreeMap::new();
+    for node in &compiled.blueprint.nodes {
+        let id = node.id();
+        map.insert(
+            id.to_owned(),
+            minijinja::Value::from_serialize(state.outputs.get(id).unwrap_or(&Value::Null)),
+        );
+    }
+    map.insert(
+        "trigger".to_owned(),
+        minijinja::Value::from_serialize(&state.payload),
+    );
+    map.insert(
+        "vars".to_owned(),
+        minijinja::Value::from_serialize(&state.vars),
+    );
+    map.insert(
+        "run".to_owned(),
+        minijinja::Value::from_serialize(json!({
+            "id": run_id.to_string(), "blueprint": state.blueprint, "version": state.version, "trigger": state.trigger,
+        })),
+    );
+    minijinja::Value::from_iter(map)
+}
+
+/// What a finished step reports to the driver.
+pub(crate) struct Outcome {
+    pub output: Value,
+    pub vars: Map<String, Value>,
+    pub next: Vec<String>,
+    pub label: Option<String>,
+    pub meta: StepMeta,
+}
+
+impl Outcome {
+    pub(crate) fn into_event(self, node: &str, visit: Visit) -> Event {
+        Event::NodeFinished {
+            node: node.to_owned(),
+            visit,
+            output: self.output,
+            vars: self.vars,
+            next: self.next,
+            label: self.label,
+            meta: self.meta,
+        }
+    }
+}
+
+fn simple(output: Value, next: &[String]) -> Outcome {
+    Outcome {
+        output,
+        vars: Map::new(),
+        next: next.to_vec(),
+        label: None,
+        meta: StepMeta::default(),
+    }
+}
+
+/// Compute a node that has no side effects: route, branch, transform, retrieve.
+pub(crate) fn run_pure(
+    engine: &Engine,
+    compiled: &Compiled,
+    node: &Node,
+    ctx: &minijinja::Value,
+) -> Result<Outcome, String> {
+    let id = node.id();
+    match node {
+        Node::Route(r) => {
+            for rule in &r.rules {
+                if compiled
+                    .eval(&rule.when, ctx)
+                    .map_err(|e| format!("rule `{}`: {e}", rule.name))?
+                {
+                    let mut o = simple(json!({ "rule": rule.name }), rule.to.targets());
+                    o.label = Some(rule.name.clone());
+                    return Ok(o);
+                }
+            }
+            let mut o = simple(json!({ "rule": "default" }), r.default.targets());
+            o.label = Some("default".into());
+            Ok(o)
+        }
+        Node::Branch(b) => {
+            let mut next = Vec::new();
+            let mut taken = Vec::new();
+            for (i, path) in b.branches.iter().enumerate() {
+                let go = match &path.when {
+                    Some(w) => compiled
+                        .eval(w, ctx)
+                        .map_err(|e| format!("branch {}: {e}", i + 1))?,
+                    None => true,
+                };
+                if go {
+                    next.extend(path.to.targets().iter().cloned());
+                    taken.push(i);
+                }
+            }
+            Ok(simple(json!({ "paths": taken }), &next))
+        }
+        Node::Transform(t) => {
+            let mut vars = Map::new();
+            for key in t.set.keys() {
+                let text = compiled.render(id, &format!("set.{key}"), ctx)?;
+                vars.insert(key.clone(), Value::String(text));
+            }
+            let mut o = simple(Value::Object(vars.clone()), t.next.targets());
+            o.vars = vars;
+            Ok(o)
+        }
+        Node::Retrieve(r) => {
+            let started = Instant::now();
+            let query = compiled.render(id, "query", ctx)?;
+            let passages = engine
+                .store()
+                .search(&r.collection, &query, r.top_k)
+                .map_err(|e| e.to_string())?;
+            let memory = match &r.memory {
+                Some(m) => {
+                    let subject = compiled.render(id, "memory.subject", ctx)?;
+                    engine
+                        .store()
+                        .recall(&format!("{}:{subject}", compiled.blueprint.id), m.last)
+                        .map_err(|e| e.to_string())?
+                }
+                None => Vec::new(),
+            };
+            let text = passages
+                .iter()
+                .map(|p| format!("[{}] {}", p.source, p.text))
+                .collect::<Vec<_>>()
+                .join("\n\n");
+            let mut o = simple(
+                json!({ "query": query, "passages": passages, "text": text, "memory": memory }),
+                r.next.targets(),
+            );
+            o.meta.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+            Ok(o)
+        }
+        Node::Prompt(_) | Node::Review(_) | Node::Output(_) => {
+            Err(format!("node `{id}` has side effects"))
+        }
+    }
+}
+
+/// Start a review: either approve by policy at once, or create the inbox task.
+pub(crate) enum ReviewStart {
+    Auto(Outcome),
+    Task(Task),
+}
+
+pub(crate) fn start_review(
+    compiled: &Compiled,
+    r: &ReviewNode,
+    visit: Visit,
+    ctx: &minijinja::Value,
+    state: &RunState,
+) -> Result<ReviewStart, String> {
+    let draft = compiled.render(&r.id, "draft", ctx)?;
+    if let Some(expr) = &r.auto_approve_when
+        && compiled.eval(expr, ctx)?
+    {
+        let output = json!({
+            "decision": "approved", "text": draft, "draft": draft, "reason": null, "by": "policy",
+            "edited": false, "path": "auto", "task": null,
+        });
+        let mut o = simple(output, r.on.approved.targets());
+        o.label = Some("approved".into());
+        return Ok(ReviewStart::Auto(o));
+    }
+    let escalate = match &r.escalate_when {
+        Some(expr) => compiled.eval(expr, ctx)?,
+        None => false,
+    };
+    let (role, escalation) = if escalate && !r.escalation.is_empty() {
+        (r.escalation[0].clone(), r.escalation[1..].to_vec())
+    } else {
+        (r.role.clone(), r.escalation.clone())
+    };
+    let title = match &r.task_title {
+        Some(_) => compiled.render(&r.id, "task_title", ctx)?,
+        None => format!(
+            "{}: {}",
+            compiled.blueprint.name,
+            r.title.as_deref().unwrap_or(&r.id)
+        ),
+    };
+    let due_at = r
+        .sla
+        .as_deref()
+        .and_then(|s| processops_core::blueprint::parse_duration(s).ok())
+        .map(|d| processops_store::now_ms() + d.num_milliseconds());
+    // The context a manager needs to judge the draft: what triggered the run and what every
+    // earlier step produced (retrieved passages, prompts, models).
+    let context = json!({
+        "trigger": state.payload,
+        "steps": state.outputs,
+        "path": if escalate { "escalate" } else { "review" },
+    });
+    Ok(ReviewStart::Task(Task {
+        id: Uuid::now_v7(),
+        node: r.id.clone(),
+        visit,
+        title,
+        draft,
+        role,
+        users: r.users.clone(),
+        escalation,
+        reasons: r.reasons.clone(),
+        due_at,
+        context,
+    }))
+}
+
+/// Finish a review from its decision.
+pub(crate) fn complete_review(r: &ReviewNode, task: &Task, decision: &Decision) -> Outcome {
+    let (label, edge) = match decision.action {
+        Action::Approve | Action::Edit => ("approved", &r.on.approved),
+        Action::Reject => ("rejected", &r.on.rejected),
+        Action::Escalate => ("escalated", &r.on.escalated),
+    };
+    let text = match decision.action {
+        Action::Edit => decision.text.clone().unwrap_or_else(|| task.draft.clone()),
+        _ => task.draft.clone(),
+    };
+    let output = json!({
+        "decision": label,
+        "text": text,
+        "draft": task.draft,
+        "reason": decision.reason,
+        "by": decision.by,
+        "edited": decision.action == Action::Edit && decision.text.as_deref() != Some(task.draft.as_str()),
+        "path": task.context.get("path").cloned().unwrap_or(Value::Null),
+        "task": task.id.to_string(),
+    });
+    let mut o = simple(output, edge.targets());
+    o.label = Some(label.into());
+    o
+}
+
+/// A side effect, rendered and ready to perform.
+pub(crate) enum Prepared {
+    Prompt {
+        calls: Vec<PromptCall>,
+        fallback_text: Option<String>,
+        node: PromptNode,
+    },
+    Http {
+        url: String,
+        method: String,
+        headers: Vec<(String, String)>,
+        body: Option<String>,
+        retries: u32,
+        key: String,
+    },
+    File {
+        path: PathBuf,
+        shown: String,
+        content: String,
+    },
+    Dataset {
+        path: PathBuf,
+        shown: String,
+        record: Map<String, Value>,
+        key: String,
+        check_existing: bool,
+    },
+    Emit {
+        event: String,
+        payload: Map<String, Value>,
+        key: String,
+    },
+}
+
+pub(crate) struct PromptCall {
+    agent: String,
+    provider: String,
+    request: ChatRequest,
+}
+
+/// The key receivers use to drop duplicate deliveries of one step.
+pub(crate) fn idempotency_key(run_id: Uuid, node: &str, visit: Visit) -> String {
+    format!("{run_id}:{node}:{visit}")
+}
+
+pub(crate) fn prepare(
+    engine: &Engine,
+    compiled: &Compiled,
+    node: &Node,
+    ctx: &minijinja::Value,
+    run_id: Uuid,
+    visit: Visit,
+    attempt: u32,
+) -> Result<Prepared, String> {
+    let id = node.id();
+    let key = idempotency_key(run_id, id, visit);
+    match node {
+        Node::Prompt(p) => {
+            let user = compiled.render(id, "template", ctx)?;
+            let system_override = match &p.system {
+                Some(_) => Some(compiled.render(id, "system", ctx)?),
+                None => None,
+            };
+            let mut calls = Vec::new();
+            for name in std::iter::once(&p.agent).chain(&p.fallbacks) {
+                let agent = compiled
+                    .blueprint
+                    .agents
+                    .get(name)
+                    .ok_or_else(|| format!("agent `{name}` is not defined"))?;
+                let mut messages = Vec::new();
+                if let Some(system) = system_override.clone().or_else(|| agent.system.clone()) {
+                    messages.push(ChatMessage::system(system));
+                }
+                messages.push(ChatMessage::user(user.clone()));
+                let mut request = ChatRequest::new(agent.model.clone(), messages);
+                request.temperature = agent.temperature;
+                request.max_tokens = agent.max_tokens;
+                request.json_mode = p.output_schema.is_some();
+                calls.push(PromptCall {
+                    agent: name.clone(),
+                    provider: agent.provider.clone(),
+                    request,
+                });
+            }
+            let fallback_text = match &p.fallback_text {
+                Some(_) => Some(compiled.render(id, "fallback_text", ctx)?),
+                None => None,
+            };
+            Ok(Prepared::Prompt {
+                calls,
+                fallback_text,
+                node: p.clone(),
+            })
+        }
+        Node::Output(o) => prepare_output(engine, compiled, o, ctx, key, attempt),
+        _ => Err(format!("node `{id}` has no side effects to prepare")),
+    }
+}
+
+fn prepare_output(
+    engine: &Engine,
+    compiled: &Compiled,
+    o: &OutputNode,
+    ctx: &minijinja::Value,
+    key: String,
+    attempt: u32,
+) -> Result<Prepared, String> {
+    let id = &o.id;
+    if let Some(h) = &o.http {
+        let url = compiled.render(id, "http.url", ctx)?;
+        let mut headers = Vec::new();
+        for k in h.headers.keys() {
+            headers.push((
+                k.clone(),
+                compiled.render(id, &format!("http.headers.{k}"), ctx)?,
+            ));
+        }
+        let body = match &h.body {
+            Some(_) => Some(compiled.render(id, "http.body", ctx)?),
+            None => None,
+        };
+        return Ok(Prepared::Http {
+            url,
+            method: h.method.clone(),
+            headers,
+            body,
+            retries: h.retries,
+            key,
+        });
+    }
+    if o.file.is_some() {
+        let shown = compiled.render(id, "file.path", ctx)?;
+        let path = safe_join(&engine.inner.outputs_dir, &shown)?;
+        let content = compiled.render(id, "file.content", ctx)?;
+        return Ok(Prepared::File {
+            path,
+            shown,
+            content,
+        });
+    }
+    if let Some(d) = &o.dataset {
+        let shown = compiled.render(id, "dataset.path", ctx)?;
+        let path = safe_join(&engine.inner.outputs_dir, &shown)?;
+        let mut record = Map::new();
+        for k in d.record.keys() {
+            let text = compiled.render(id, &format!("dataset.record.{k}"), ctx)?;
+            // A field that renders to JSON (a number, a list) is stored as that JSON.
+            let value = serde_json::from_str::<Value>(&text)
+                .ok()
+                .filter(|v| !v.is_string())
+                .unwrap_or(Value::String(text));
+            record.insert(k.clone(), value);
+        }
+        return Ok(Prepared::Dataset {
+            path,
+            shown,
+            record,
+            key,
+            check_existing: attempt > 1,
+        });
+    }
+    if let Some(e) = &o.emit {
+        let mut payload = Map::new();
+        for k in e.payload.keys() {
+            let text = compiled.render(id, &format!("emit.payload.{k}"), ctx)?;
+            let value = serde_json::from_str::<Value>(&text)
+                .ok()
+                .filter(|v| !v.is_string())
+                .unwrap_or(Value::String(text));
+            payload.insert(k.clone(), value);
+        }
+        return Ok(Prepared::Emit {
+            event: e.event.clone(),
+            payload,
+            key,
+        });
+    }
+    Err(format!("output `{id}` has no target"))
+}
+
+/// Join a rendered relative path under a base folder, refusing anything that escapes it.
+fn safe_join(base: &Path, relative: &str) -> Result<PathBuf, String> {
+    let rel = Path::new(relative.trim());
+    if relative.trim().is_empty() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err(format!(
+            "output path `{relative}` must be a relative path inside the outputs folder"
+        ));
+    }
+    Ok(base.join(rel))
+}
+
+/// Perform a prepared side effect.
+pub(crate) async fn perform(
+    engine: Engine,
+    prepared: Prepared,
+    step_key: String,
+) -> Result<Outcome, String> {
+    match prepared {
+        Prepared::Prompt {
+            calls,
+            fallback_text,
+            node,
+        } => perform_prompt(&engine, calls, fallback_text, &node, step_key).await,
+        Prepared::Http {
+            url,
+            method,
+            headers,
+            body,
+            retries,
+            key,
+        } => perform_http(&engine, url, &method, headers, body, retries, key).await,
+        Prepared::File {
+            path,
+            shown,
+            content,
+        } => {
+            write_atomically(&path, content.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(simple(
+                json!({ "status": "written", "location": shown, "idempotency_key": null }),
+                &[],
+            ))
+        }
+        Prepared::Dataset {
+            path,
+            shown,
+            mut record,
+            key,
+            check_existing,
+        } => {
+            record.insert("_idempotency_key".into(), Value::String(key.clone()));
+            let line = serde_json::to_string(&record).map_err(|e| e.to_string())?;
+            append_line_once(&path, &line, &key, check_existing)
+                .map_err(|e| format!("cannot append to {}: {e}", path.display()))?;
+            Ok(simple(
+                json!({ "status": "appended", "location": shown, "idempotency_key": key }),
+                &[],
+            ))
+        }
+        Prepared::Emit {
+            event,
+            payload,
+            key,
+        } => {
+            let runs = engine
+                .emit(&event, Value::Object(payload), &key)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(simple(
+                json!({ "status": "emitted", "location": event, "idempotency_key": key, "runs": runs }),
+                &[],
+            ))
+        }
+    }
+}
+
+async fn perform_prompt(
+    engine: &Engine,
+    calls: Vec<PromptCall>,
+    fallback_text: Option<String>,
+    node: &PromptNode,
+    step_key: String,
+) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let mut errors = Vec::new();
+    let mut retries = 0;
+    let input = calls
+        .first()
+        .map(|c| json!({ "messages": c.request.messages }));
+    for (i, call) in calls.into_iter().enumerate() {
+        let Some(provider) = engine.inner.providers.get(&call.provider) else {
+            errors.push(format!(
+                "agent `{}`: no provider `{}` is configured (add [providers.{}] to processops.toml)",
+                call.agent, call.provider, call.provider
+            ));
+            continue;
+        };
+        match provider
+            .chat(call.request.clone(), CallContext::step(step_key.clone()))
+            .await
+        {
+            Ok(resp) => {
+                retries += resp.attempts.saturating_sub(1);
+                let json = match engine_output_check(engine, node, &resp.text) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        errors.push(format!(
+                            "agent `{}`: the reply does not match the output schema: {e}",
+                            call.agent
+                        ));
+                        continue;
+                    }
+                };
+                let fallback = (i > 0).then(|| call.agent.clone());
+                let output = json!({
+                    "text": resp.text, "json": json, "model": resp.model, "agent": call.agent,
+                    "tokens": { "prompt": resp.usage.prompt_tokens, "completion": resp.usage.completion_tokens },
+                    "fallback_used": fallback, "attempts": resp.attempts,
+                });
+                let mut o = simple(output, node.next.targets());
+                o.meta = StepMeta {
+                    duration_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+                    model: Some(resp.model),
+                    prompt_tokens: Some(resp.usage.prompt_tokens),
+                    completion_tokens: Some(resp.usage.completion_tokens),
+                    retries,
+                    fallback,
+                    input: input.clone(),
+                };
+                return Ok(o);
+            }
+            Err(e) => errors.push(format!("agent `{}`: {e}", call.agent)),
+        }
+    }
+    if let Some(text) = fallback_text {
+        let output = json!({
+            "text": text, "json": null, "model": null, "agent": null, "tokens": { "prompt": 0, "completion": 0 },
+            "fallback_used": "template", "attempts": 0, "errors": errors,
+        });
+        let mut o = simple(output, node.next.targets());
+        o.meta = StepMeta {
+            duration_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+            fallback: Some("template".into()),
+            input,
+            ..StepMeta::default()
+        };
+        return Ok(o);
+    }
+    Err(errors.join("; "))
+}
+
+/// Parse and check a structured reply; plain prompts pass through as `null`.
+fn engine_output_check(engine: &Engine, node: &PromptNode, text: &str) -> Result<Value, String> {
+    if node.output_schema.is_none() {
+        return Ok(Value::Null);
+    }
+    let trimmed = text
+        .trim()
+        .trim_start_matches("```json")
+        .trim_start_matches("```")
+        .trim_end_matches("```")
+        .trim();
+    let value: Value = serde_json::from_str(trimmed).map_err(|e| format!("not JSON ({e})"))?;
+    let _ = engine;
+    Ok(value)
+}
+
+async fn perform_http(
+    engine: &Engine,
+    url: String,
+    method: &str,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+    retries: u32,
+    key: String,
+) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+    let is_json = body
+        .as_deref()
+        .is_some_and(|b| serde_json::from_str::<Value>(b).is_ok());
+    let mut last_error = String::new();
+    for attempt in 0..=retries {
+        if attempt > 0 {
+            let backoff = Duration::from_millis(200 * 2u64.pow(attempt.min(6) - 1));
+            tokio::time::sleep(backoff.min(Duration::from_secs(10))).await;
+        }
+        let mut req = engine
+            .inner
+            .http
+            .request(method.clone(), &url)
+            .header("Idempotency-Key", &key);
+        for (k, v) in &headers {
+            req = req.header(k, v);
+        }
+        if let Some(b) = &body {
+            if is_json {
+                req = req.header("content-type", "application/json");
+            }
+            req = req.body(b.clone());
+        }
+        match req.send().await {
+            Ok(resp) if resp.status().is_success() => {
+                let status = resp.status().as_u16();
+                let mut o = simple(
+                    json!({ "status": status, "location": url, "idempotency_key": key }),
+                    &[],
+                );
+                o.meta = StepMeta {
+                    duration_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+                    retries: attempt,
+                    input: Some(json!({ "method": method.as_str(), "url": url, "body": body })),
+                    ..StepMeta::default()
+                };
+                return Ok(o);
+            }
+            Ok(resp) => {
+                let status = resp.status();
+                last_error = format!("{method} {url} answered {status}");
+                if !(status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408) {
+                    break;
+                }
+            }
+            Err(e) => last_error = format!("{method} {url} failed: {e}"),
+        }
+    }
+    Err(last_error)
+}
+
+/// Write via a temporary file and rename, so a crash never leaves half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, path)
+}
+
+/// Append one line; on a retried step, skip it when a line with the same key is present.
+fn append_line_once(
+    path: &Path,
+    line: &str,
+    key: &str,
+    check_existing: bool,
+) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if check_existing && let Ok(existing) = std::fs::read_to_string(path) {
+        let needle = format!("\"_idempotency_key\":\"{key}\"");
+        if existing.lines().any(|l| l.contains(&needle)) {
+            return Ok(());
+        }
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(format!("{line}\n").as_bytes())
+}

@@ -1,0 +1,326 @@
+//! The scripted server's default replies: deterministic, cheap, and readable
+//! enough for a manager looking at the offline demo.
+//!
+//! Rules:
+//! - **JSON** when the request sets `response_format: json_object`, or when
+//!   the system and user messages together mention both "json" and "respond"
+//!   (case-insensitive). The object has the keys listed on a `keys: a, b, c`
+//!   line (first such line wins; quotes, backticks and a leading "and" are
+//!   stripped), in that order, or a single `summary` key when none are listed.
+//!   Values: keys containing `confidence`, `score` or `probability` get `0.9`;
+//!   keys named `approved`, `valid`, or starting with `is_`/`has_` get `true`;
+//!   every other key gets a short string naming the key and the subject.
+//! - **Draft** otherwise: a `Draft (scripted model):` header, a `Regarding:`
+//!   line from the first line of the last user message, a sentence naming up
+//!   to three key words of it, up to three of its following lines quoted back,
+//!   and a closing line asking for review.
+
+use crate::Role;
+use crate::wire::WireChatRequest;
+
+const SUBJECT_CHARS: usize = 80;
+const LINE_CHARS: usize = 100;
+
+const STOPWORDS: &[&str] = &[
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "because",
+    "before",
+    "below",
+    "being",
+    "between",
+    "could",
+    "doing",
+    "during",
+    "further",
+    "having",
+    "other",
+    "please",
+    "should",
+    "their",
+    "there",
+    "these",
+    "those",
+    "through",
+    "under",
+    "until",
+    "which",
+    "while",
+    "would",
+    "write",
+    "reply",
+    "draft",
+    "following",
+    "message",
+    "thanks",
+    "thank",
+    "hello",
+];
+
+/// The responder [`super::ScriptedConfig::default`] uses.
+pub fn default_responder(req: &WireChatRequest) -> String {
+    let prompt = last_user_message(req);
+    if wants_json(req) {
+        json_reply(req, prompt)
+    } else {
+        draft_reply(prompt)
+    }
+}
+
+/// The scripted server's token count: whitespace-separated words.
+pub fn count_tokens(text: &str) -> u32 {
+    u32::try_from(text.split_whitespace().count()).unwrap_or(u32::MAX)
+}
+
+fn last_user_message(req: &WireChatRequest) -> &str {
+    req.messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::User)
+        .map_or("", |m| m.content.as_str())
+}
+
+fn instructions(req: &WireChatRequest) -> impl Iterator<Item = &str> {
+    req.messages
+        .iter()
+        .filter(|m| m.role != Role::Assistant)
+        .map(|m| m.content.as_str())
+}
+
+fn wants_json(req: &WireChatRequest) -> bool {
+    if req.json_mode() {
+        return true;
+    }
+    let text = instructions(req)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .to_lowercase();
+    text.contains("json") && text.contains("respond")
+}
+
+fn json_reply(req: &WireChatRequest, prompt: &str) -> String {
+    let subject = subject(prompt);
+    let mut keys = listed_keys(req);
+    if keys.is_empty() {
+        keys.push("summary".to_owned());
+    }
+    let fields: Vec<String> = keys
+        .iter()
+        .map(|key| {
+            let lower = key.to_lowercase();
+            let value = if ["confidence", "score", "probability"]
+                .iter()
+                .any(|w| lower.contains(w))
+            {
+                "0.9".to_owned()
+            } else if lower == "approved"
+                || lower == "valid"
+                || lower.starts_with("is_")
+                || lower.starts_with("has_")
+            {
+                "true".to_owned()
+            } else {
+                json_string(&format!("Scripted {key} for: {subject}"))
+            };
+            format!("{}: {value}", json_string(key))
+        })
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
+fn json_string(s: &str) -> String {
+    // Serialising a &str cannot fail; the fallback only keeps this total.
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+fn listed_keys(req: &WireChatRequest) -> Vec<String> {
+    for text in instructions(req) {
+        for line in text.lines() {
+            let lower = line.to_lowercase();
+            let Some(pos) = lower.find("keys:") else {
+                continue;
+            };
+            // `to_lowercase` can change byte lengths for non-ASCII text, so
+            // only slice the original when the offsets still line up.
+            let rest = if lower.len() == line.len() {
+                &line[pos + "keys:".len()..]
+            } else {
+                &lower[pos + "keys:".len()..]
+            };
+            let mut keys: Vec<String> = Vec::new();
+            for raw in rest.split(',') {
+                let key = raw
+                    .trim()
+                    .trim_start_matches("and ")
+                    .trim_matches(|c: char| {
+                        c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '.' | ';' | '[' | ']')
+                    });
+                let valid = !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+                if valid && !keys.iter().any(|k| k == key) {
+                    keys.push(key.to_owned());
+                }
+            }
+            if !keys.is_empty() {
+                return keys;
+            }
+        }
+    }
+    Vec::new()
+}
+
+fn draft_reply(prompt: &str) -> String {
+    let mut lines = prompt
+        .lines()
+        .map(|l| l.trim().trim_start_matches('#').trim())
+        .filter(|l| !l.is_empty());
+    let Some(first) = lines.next() else {
+        return "Draft (scripted model):\nNo request text was provided, so there is nothing to draft yet.".to_owned();
+    };
+    let phrases = key_phrases(prompt);
+    let topic = match phrases.as_slice() {
+        [] => "your request".to_owned(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    let mut out = format!(
+        "Draft (scripted model):\nRegarding: {}\n\nThank you for your message. We have reviewed it, in particular {topic}.",
+        shorten(first.trim_end_matches([':', '.']), SUBJECT_CHARS)
+    );
+    for line in lines.take(3) {
+        out.push_str("\nNoted: ");
+        out.push_str(&shorten(line, LINE_CHARS));
+    }
+    out.push_str("\nWe will confirm the next steps once a reviewer has checked the points above.");
+    out
+}
+
+fn subject(prompt: &str) -> String {
+    prompt
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map_or_else(|| "your request".to_owned(), |l| shorten(l, SUBJECT_CHARS))
+}
+
+/// Up to three distinctive words (the longest, ties by first appearance),
+/// returned in the order they appear.
+fn key_phrases(prompt: &str) -> Vec<String> {
+    let mut words: Vec<(usize, String)> = Vec::new();
+    for word in prompt.split(|c: char| !c.is_alphanumeric() && c != '-') {
+        let word = word.trim_matches('-');
+        let lower = word.to_lowercase();
+        if word.chars().count() < 5
+            || !word.chars().any(char::is_alphabetic)
+            || STOPWORDS.contains(&lower.as_str())
+            || words.iter().any(|(_, w)| w.to_lowercase() == lower)
+        {
+            continue;
+        }
+        words.push((words.len(), word.to_owned()));
+    }
+    let mut ranked = words.clone();
+    ranked.sort_by(|a, b| {
+        b.1.chars()
+            .count()
+            .cmp(&a.1.chars().count())
+            .then(a.0.cmp(&b.0))
+    });
+    ranked.truncate(3);
+    ranked.sort_by_key(|(pos, _)| *pos);
+    ranked.into_iter().map(|(_, w)| w).collect()
+}
+
+/// Cuts at a word boundary and marks the cut.
+fn shorten(text: &str, max_chars: usize) -> String {
+    let Some((cut, _)) = text.char_indices().nth(max_chars) else {
+        return text.to_owned();
+    };
+    let head = &text[..cut];
+    let head = head.rsplit_once(' ').map_or(head, |(h, _)| h);
+    format!("{}…", head.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ChatMessage;
+
+    fn request(messages: Vec<ChatMessage>) -> WireChatRequest {
+        WireChatRequest {
+            model: "m".to_owned(),
+            messages,
+            temperature: None,
+            max_tokens: None,
+            stream: false,
+            stream_options: None,
+            response_format: None,
+        }
+    }
+
+    #[test]
+    fn draft_is_deterministic_and_depends_on_prompt() {
+        let a = request(vec![ChatMessage::user(
+            "Invoice 4411 is overdue\nThe customer disputes the shipping charge.\nThey want a refund by Friday.",
+        )]);
+        let b = request(vec![ChatMessage::user(
+            "Onboarding for the new warehouse manager",
+        )]);
+        let draft = default_responder(&a);
+        assert_eq!(draft, default_responder(&a));
+        assert_ne!(draft, default_responder(&b));
+        assert!(draft.starts_with("Draft (scripted model):\nRegarding: Invoice 4411 is overdue"));
+        assert!(draft.contains("Noted: They want a refund by Friday."));
+        assert!(draft.contains("customer"));
+    }
+
+    #[test]
+    fn json_keys_are_listed_in_order() {
+        let req = request(vec![
+            ChatMessage::system(
+                "Respond with JSON only. keys: category, confidence, `is_urgent`, and reason.",
+            ),
+            ChatMessage::user("Printer on floor 3 is on fire"),
+        ]);
+        let reply = default_responder(&req);
+        let value: serde_json::Value = serde_json::from_str(&reply).unwrap_or_default();
+        assert_eq!(value["confidence"], 0.9);
+        assert_eq!(value["is_urgent"], true);
+        assert!(
+            value["category"]
+                .as_str()
+                .is_some_and(|s| s.contains("Printer"))
+        );
+        let order: Vec<usize> = ["category", "confidence", "is_urgent", "reason"]
+            .iter()
+            .filter_map(|k| reply.find(&format!("\"{k}\"")))
+            .collect();
+        assert_eq!(order.len(), 4);
+        assert!(order.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn json_mode_without_keys_gives_summary() {
+        let mut req = request(vec![ChatMessage::user("Summarise the week")]);
+        req.response_format = Some(crate::wire::ResponseFormat {
+            kind: "json_object".to_owned(),
+        });
+        let value: serde_json::Value =
+            serde_json::from_str(&default_responder(&req)).unwrap_or_default();
+        assert!(value["summary"].is_string());
+    }
+
+    #[test]
+    fn empty_prompt_and_long_lines_are_fine() {
+        assert!(default_responder(&request(vec![])).starts_with("Draft (scripted model):"));
+        let long = "word ".repeat(100);
+        let draft = default_responder(&request(vec![ChatMessage::user(long)]));
+        assert!(draft.lines().all(|l| l.chars().count() < 200));
+        assert_eq!(count_tokens(" a  b\tc\n"), 3);
+    }
+}

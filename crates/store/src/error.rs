@@ -1,0 +1,41 @@
+use thiserror::Error;
+
+/// Everything the store can refuse or fail at.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "cannot open the database at {path}: {source}. Check that the folder exists and is writable"
+    )]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database at {path} was written by a newer ProcessOps (schema {found}, this build knows {known}); upgrade ProcessOps"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("stored JSON is corrupt: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("no run has the id {0}")]
+    RunNotFound(String),
+    #[error("no task has the id {0}")]
+    TaskNotFound(String),
+    #[error("task {task} was already decided by {by} ({action})")]
+    AlreadyDecided {
+        task: String,
+        by: String,
+        action: String,
+    },
+    #[error("the store's writer has stopped; restart ProcessOps")]
+    WriterGone,
+    #[error("internal store error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

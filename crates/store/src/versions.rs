@@ -1,0 +1,46 @@
+//! Content-addressed blueprint versions.
+
+use rusqlite::{OptionalExtension as _, params};
+use serde::Serialize;
+
+use crate::{Result, Store, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionRow {
+    pub hash: String,
+    pub blueprint_id: String,
+    pub name: String,
+    pub source: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Record a version (a no-op when the hash is known: versions are immutable).
+    pub async fn put_version(
+        &self,
+        hash: String,
+        blueprint_id: String,
+        name: String,
+        source: String,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO blueprint_versions (hash, blueprint_id, name, source, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![hash, blueprint_id, name, source, now_ms()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub fn version(&self, hash: &str) -> Result<Option<VersionRow>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT hash, blueprint_id, name, source, created_at FROM blueprint_versions WHERE hash = ?1")?
+                .query_row([hash], |r| {
+                    Ok(VersionRow { hash: r.get(0)?, blueprint_id: r.get(1)?, name: r.get(2)?, source: r.get(3)?, created_at: r.get(4)? })
+                })
+                .optional()?)
+        })
+    }
+}
