@@ -86,6 +86,8 @@ pub struct Activation {
     pub task: Option<Task>,
     pub decision: Option<Decision>,
     pub failed: Option<String>,
+    /// Someone asked for this failed step to run again.
+    pub retried: bool,
 }
 
 /// Everything known about a run, derived from its journal.
@@ -166,6 +168,7 @@ impl RunState {
                 Some(a) if a.visit == *visit => {
                     a.attempt = *attempt;
                     a.failed = None;
+                    a.retried = false;
                 }
                 _ => {
                     self.consume(graph, node);
@@ -178,6 +181,7 @@ impl RunState {
                             task: None,
                             decision: None,
                             failed: None,
+                            retried: false,
                         },
                     );
                 }
@@ -209,7 +213,7 @@ impl RunState {
                 attempt,
                 error,
             } => {
-                if !self.active.get(node).is_some_and(|a| a.visit == *visit) {
+                if self.active.get(node).is_none_or(|a| a.visit != *visit) {
                     // A pure node records no start: it takes its tokens when it fails, so that
                     // finishing after a retry does not leave them behind to run it again.
                     self.consume(graph, node);
@@ -222,6 +226,7 @@ impl RunState {
                             task: None,
                             decision: None,
                             failed: None,
+                            retried: false,
                         },
                     );
                 }
@@ -262,8 +267,9 @@ impl RunState {
                 }
             }
             Event::RunRetried { .. } => {
-                for a in self.active.values_mut() {
+                for a in self.active.values_mut().filter(|a| a.failed.is_some()) {
                     a.failed = None;
+                    a.retried = true;
                 }
                 self.error = None;
             }
@@ -300,6 +306,13 @@ pub enum Step {
     },
     /// A review got its decision: finish the node along the decision's edge.
     CompleteReview { node: String, visit: Visit },
+    /// A step was cut off by engine stops twice: fail it rather than start it a third time,
+    /// in case the step itself brings the engine down. A person retries it.
+    Abandon {
+        node: String,
+        visit: Visit,
+        attempt: u32,
+    },
     /// A node hit `max_visits`: move its tokens to `next` (fail the run when empty).
     Exhaust {
         node: String,
@@ -324,6 +337,9 @@ pub enum Plan {
     /// The run has finished.
     Done,
 }
+
+/// A step cut off mid-way is run again at most once; see [`Step::Abandon`].
+pub const MAX_ATTEMPTS_AFTER_CRASH: u32 = 2;
 
 /// Decide what can run now. `inflight` holds nodes this process is executing at the moment.
 pub fn plan(graph: &Graph, state: &RunState, inflight: &BTreeSet<String>) -> Plan {

@@ -13,7 +13,7 @@
 //! finish completed                     the planner said there was nothing left to do
 //! ```
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -187,6 +187,20 @@ impl Driver {
                 visit,
                 attempt,
             } => self.execute(&node, visit, attempt),
+            Step::Abandon {
+                node,
+                visit,
+                attempt,
+            } => {
+                self.trace
+                    .push(format!("abandon {node}#{visit} after attempt {attempt}"));
+                self.push(Event::NodeFailed {
+                    node,
+                    visit,
+                    attempt,
+                    error: "cut off by engine stops".into(),
+                });
+            }
             Step::CompleteReview { node, visit } => {
                 let a = &self.state.active[&node];
                 let decision = a.decision.clone().unwrap();
@@ -910,20 +924,6 @@ fn crash_recovery_reruns_started_steps_and_never_finished_ones() {
             }]),
         ),
         (
-            "killed again during the second attempt",
-            vec![
-                started(),
-                finished("intake", 1, &["draft"]),
-                node_started("draft", 1, 1),
-                node_started("draft", 1, 2),
-            ],
-            Plan::Run(vec![Step::Execute {
-                node: "draft".into(),
-                visit: 1,
-                attempt: 3,
-            }]),
-        ),
-        (
             "the prompt finished: it is never planned again",
             vec![
                 started(),
@@ -1256,4 +1256,30 @@ fn replaying_a_journal_gives_the_same_state_and_the_same_plans() {
             "after event {i}"
         );
     }
+}
+
+#[test]
+fn joins_waiting_on_each_other_run_rather_than_deadlock() {
+    // `b` and `c` can each reach the other, so each join waits for the other's token; with
+    // nothing else able to move, the planner runs both.
+    check(
+        r#"
+  - {id: split, kind: transform, set: {x: "1"}, next: [b, c]}
+  - {id: b, kind: transform, set: {y: "2"}, next: c, max_visits: 2, on_exhausted: done}
+  - {id: c, kind: transform, set: {z: "3"}, next: b}
+  - {id: done, kind: output, emit: {event: loop.done}}
+"#,
+        json!({}),
+        Script::default(),
+        r#"
+execute split#1 -> b, c
+execute b#1 -> c
+execute c#1 -> b
+execute b#2 -> c
+execute c#2 -> b
+exhaust b after 2 -> done
+execute done#1 -> (end)
+finish completed
+"#,
+    );
 }

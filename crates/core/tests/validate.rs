@@ -4,7 +4,7 @@
 //! fix on an indented `help:` line, so an expectation reads like the CLI's output. Sources
 //! are written inline; their first line is line 1.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use pretty_assertions::assert_eq;
 use processops_core::Diagnostic;
@@ -895,6 +895,43 @@ nodes:
 8:27 error[template-syntax] this condition does not parse: syntax error: unexpected end of input, expected expression (line 1 of the condition)
   help: templates use Jinja syntax: `{{ trigger.name }}`, `{% if ... %}...{% endif %}`; conditions are expressions like `trigger.amount > 1000`
 14:9 error[template-syntax] this template does not parse: syntax error: unexpected end of input, expected end of block (line 2 of the template)
+  help: templates use Jinja syntax: `{{ trigger.name }}`, `{% if ... %}...{% endif %}`; conditions are expressions like `trigger.amount > 1000`
+"#,
+    );
+}
+
+#[test]
+fn unknown_filters_and_tests_are_found_before_the_run() {
+    check(
+        r#"
+id: demo
+name: Demo
+start: a
+nodes:
+  - id: a
+    kind: transform
+    set:
+      fine: "{{ trigger.name | default('a | b') | upper }}{% if trigger.x is not none %}{% endif %}{% raw %}{{ x | nope }}{% endraw %}"
+      filter: "{{ trigger.name | lowercase }}"
+      block: |
+        Dear {{ trigger.name }},
+        {% filter upercase %}thanks{% endfilter %}
+      test: "{% if trigger.amount is big %}big{% endif %}"
+    next: b
+  - id: b
+    kind: route
+    rules:
+      - {name: big, when: "trigger.amount | abs > 10 and trigger.kind is strng", to: a}
+    max_visits: 2
+"#,
+        r#"
+9:15 error[template-syntax] this template is not valid: unknown filter: `lowercase` is not a filter here (line 1 of the template)
+  help: templates use Jinja syntax: `{{ trigger.name }}`, `{% if ... %}...{% endif %}`; conditions are expressions like `trigger.amount > 1000`
+11:9 error[template-syntax] this template is not valid: unknown filter: `upercase` is not a filter here (line 2 of the template)
+  help: templates use Jinja syntax: `{{ trigger.name }}`, `{% if ... %}...{% endif %}`; conditions are expressions like `trigger.amount > 1000`
+13:13 error[template-syntax] this template is not valid: unknown test: `big` is not a test here (line 1 of the template)
+  help: templates use Jinja syntax: `{{ trigger.name }}`, `{% if ... %}...{% endif %}`; conditions are expressions like `trigger.amount > 1000`
+18:27 error[template-syntax] this condition is not valid: unknown test: `strng` is not a test here (line 1 of the condition)
   help: templates use Jinja syntax: `{{ trigger.name }}`, `{% if ... %}...{% endif %}`; conditions are expressions like `trigger.amount > 1000`
 "#,
     );

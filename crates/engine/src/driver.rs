@@ -328,6 +328,14 @@ impl Driver {
                     self.remember(&text).await?;
                 }
             }
+            Step::Abandon { node, visit, attempt } => self.record([Event::NodeFailed {
+                node,
+                visit,
+                attempt,
+                error: "the engine stopped twice while this step was running, so it was not started a third time \
+                        (it may be what stops the engine); retry the run once the cause is fixed"
+                    .into(),
+            }]),
             Step::Exhaust { node, limit, next } => {
                 let end = next.is_empty();
                 self.record([Event::VisitLimitReached {

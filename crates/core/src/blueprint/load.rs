@@ -371,9 +371,7 @@ fn typed<T: DeserializeOwned>(
         }
         out.push(diagnostic);
         // Take out the deepest key on the path (a whole list when the problem is in an item).
-        let Some(last_key) = path.iter().rposition(Result::is_ok) else {
-            return None;
-        };
+        let last_key = path.iter().rposition(Result::is_ok)?;
         path.truncate(last_key + 1);
         let mut copy = work.take().unwrap_or_else(|| value.clone());
         if !remove_at(&mut copy, &path) {

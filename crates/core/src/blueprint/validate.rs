@@ -65,7 +65,7 @@ pub fn validate(bp: &Blueprint) -> Vec<Diagnostic> {
     {
         check_graph(bp, &ctx, &mut out);
     }
-    out.sort_by(|a, b| pointer_order(&a.pointer).cmp(&pointer_order(&b.pointer)));
+    out.sort_by_key(|d| pointer_order(&d.pointer));
     out
 }
 
@@ -588,7 +588,12 @@ fn template_error(pointer: &str, what: &str, err: &template::TemplateError) -> D
         .line
         .map(|l| format!(" (line {l} of the {what})"))
         .unwrap_or_default();
-    Diagnostic::error("template-syntax", pointer, format!("this {what} does not parse: {}{at}", err.message))
+    let problem = if err.message.starts_with("syntax error") {
+        "does not parse"
+    } else {
+        "is not valid"
+    };
+    Diagnostic::error("template-syntax", pointer, format!("this {what} {problem}: {}{at}", err.message))
         .help("templates use Jinja syntax: `{{ trigger.name }}`, `{% if ... %}...{% endif %}`; conditions are expressions like `trigger.amount > 1000`")
 }
 
