@@ -79,6 +79,7 @@ pub struct ValidationReport {
 
 /// Body of `POST /api/validate`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
     /// The blueprint's YAML text.
     pub source: String,

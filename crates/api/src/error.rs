@@ -44,7 +44,9 @@ impl From<EngineError> for ApiError {
             EngineError::InvalidPayload { .. } => Self::new(422, "invalid_payload", message),
             EngineError::BadSignature => Self::new(401, "unauthorized", message),
             EngineError::InvalidDecision(_) => Self::new(422, "invalid_request", message),
-            EngineError::MissingSecret(_) | EngineError::Io(_) | EngineError::Internal(_) => {
+            // The sender did nothing wrong; the engine is not set up to check signatures yet.
+            EngineError::MissingSecret(_) => Self::new(503, "unavailable", message),
+            EngineError::Io(_) | EngineError::Internal(_) => {
                 tracing::error!(error = %message, "request failed");
                 Self::new(500, "internal", message)
             }

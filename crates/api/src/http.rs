@@ -1,16 +1,14 @@
 //! The HTTP transport: handlers parse, call one service function and map the result.
 //! Every error, including malformed requests, is a JSON `{code, message}` body.
 
-use std::time::Duration;
-
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -38,6 +36,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Self(v)),
             Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+/// `Path` whose rejections (say, an id that is not UTF-8 once decoded) are JSON errors.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(Self(v)),
+            Err(rejection) => Err(ApiError::new(
+                rejection.status().as_u16(),
+                "invalid_request",
+                format!("bad path: {}", rejection.body_text()),
+            )),
         }
     }
 }
@@ -89,9 +105,9 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 )]
 struct ApiDoc;
 
-/// The router and the OpenAPI document it implements.
-pub fn router(service: Service) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// Every route, documented: the single list both the server and the document come from.
+fn routes() -> OpenApiRouter<Service> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(list_blueprints))
         .routes(routes!(validate))
@@ -102,7 +118,11 @@ pub fn router(service: Service) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(get_task))
         .routes(routes!(decide))
         .routes(routes!(webhook))
-        .split_for_parts();
+}
+
+/// The router and the OpenAPI document it implements.
+pub fn router(service: Service) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, api) = routes().split_for_parts();
     let doc = api.clone();
     let router = router
         .route(
@@ -118,29 +138,13 @@ pub fn router(service: Service) -> (Router, utoipa::openapi::OpenApi) {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(120),
-        ))
         .with_state(service);
     (router, api)
 }
 
 /// The OpenAPI document (committed as `docs/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = OpenApiRouter::<Service>::with_openapi(ApiDoc::openapi())
-        .routes(routes!(health))
-        .routes(routes!(list_blueprints))
-        .routes(routes!(validate))
-        .routes(routes!(start_run, list_runs))
-        .routes(routes!(get_run))
-        .routes(routes!(retry_run))
-        .routes(routes!(list_tasks))
-        .routes(routes!(get_task))
-        .routes(routes!(decide))
-        .routes(routes!(webhook))
-        .split_for_parts();
-    api
+    routes().split_for_parts().1
 }
 
 /// Engine health.
@@ -156,7 +160,7 @@ async fn list_blueprints(State(s): State<Service>) -> Json<Vec<BlueprintSummary>
 }
 
 /// Validate a blueprint source; every problem with line and column.
-#[utoipa::path(post, path = "/api/validate", request_body = ValidateRequest, responses((status = 200, body = ValidationReport), (status = 400, body = ApiError)))]
+#[utoipa::path(post, path = "/api/validate", request_body = ValidateRequest, responses((status = 200, body = ValidationReport), (status = 400, body = ApiError), (status = 422, body = ApiError)))]
 async fn validate(
     State(s): State<Service>,
     ApiJson(req): ApiJson<ValidateRequest>,
@@ -196,7 +200,7 @@ async fn list_runs(
 #[utoipa::path(get, path = "/api/runs/{id}", params(("id" = String, Path)), responses((status = 200, body = RunDetail), (status = 404, body = ApiError)))]
 async fn get_run(
     State(s): State<Service>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RunDetail>, ApiError> {
     let id = s.resolve_run(&id)?;
     Ok(Json(s.run(id)?))
@@ -206,7 +210,7 @@ async fn get_run(
 #[utoipa::path(post, path = "/api/runs/{id}/retry", params(("id" = String, Path)), responses((status = 200, body = RunSummary), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 async fn retry_run(
     State(s): State<Service>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RunSummary>, ApiError> {
     let id = s.resolve_run(&id)?;
     Ok(Json(s.retry(id, "api".into()).await?))
@@ -225,7 +229,7 @@ async fn list_tasks(
 #[utoipa::path(get, path = "/api/tasks/{id}", params(("id" = String, Path)), responses((status = 200, body = TaskDetail), (status = 404, body = ApiError)))]
 async fn get_task(
     State(s): State<Service>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TaskDetail>, ApiError> {
     let id = s.resolve_task(&id)?;
     Ok(Json(s.task(id)?))
@@ -237,7 +241,7 @@ async fn get_task(
     (status = 409, description = "Someone decided the task already", body = ApiError), (status = 422, body = ApiError)))]
 async fn decide(
     State(s): State<Service>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<DecisionRequest>,
 ) -> Result<Json<DecisionResponse>, ApiError> {
     let id = s.resolve_task(&id)?;
@@ -253,7 +257,7 @@ async fn decide(
     (status = 401, body = ApiError), (status = 404, body = ApiError), (status = 422, body = ApiError)))]
 async fn webhook(
     State(s): State<Service>,
-    Path((blueprint, trigger)): Path<(String, String)>,
+    ApiPath((blueprint, trigger)): ApiPath<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<WebhookResponse>), ApiError> {

@@ -12,6 +12,9 @@ use uuid::Uuid;
 use crate::dto::*;
 use crate::error::ApiError;
 
+/// Longest a `wait: true` request waits for its run to park or end.
+pub const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The service API over one engine.
 #[derive(Clone)]
 pub struct Service {
@@ -101,7 +104,9 @@ impl Service {
             )
             .await?;
         if req.wait {
-            self.engine.settle(started.run_id).await;
+            // A run that keeps working (a slow model) is answered as `running` rather than
+            // holding the request open without bound.
+            let _ = tokio::time::timeout(WAIT_LIMIT, self.engine.settle(started.run_id)).await;
         }
         let status = match self.engine.store().load_run(started.run_id)? {
             Some((row, _)) => row.status.as_str().to_owned(),
@@ -135,19 +140,25 @@ impl Service {
             .collect())
     }
 
-    /// Resolve a full run id or a unique prefix of one.
+    /// Resolve a full run id or a unique prefix (or suffix) of one.
     pub fn resolve_run(&self, id: &str) -> Result<Uuid, ApiError> {
         if let Ok(u) = Uuid::parse_str(id) {
             return Ok(u);
         }
-        resolve(id, "run", self.engine.store().resolve_run_prefix(id)?)
+        if !is_id_fragment(id) {
+            return Err(no_id("run", id));
+        }
+        resolve(id, "run", &self.engine.store().resolve_run_prefix(id)?)
     }
 
     pub fn resolve_task(&self, id: &str) -> Result<Uuid, ApiError> {
         if let Ok(u) = Uuid::parse_str(id) {
             return Ok(u);
         }
-        resolve(id, "task", self.engine.store().resolve_task_prefix(id)?)
+        if !is_id_fragment(id) {
+            return Err(no_id("task", id));
+        }
+        resolve(id, "task", &self.engine.store().resolve_task_prefix(id)?)
     }
 
     pub fn run(&self, id: Uuid) -> Result<RunDetail, ApiError> {
@@ -238,7 +249,8 @@ impl Service {
         id: Uuid,
         req: DecisionRequest,
     ) -> Result<DecisionResponse, ApiError> {
-        let action = Action::from_str(&req.action).map_err(ApiError::bad_request)?;
+        let action = Action::from_str(&req.action)
+            .map_err(|message| ApiError::new(422, "invalid_request", message))?;
         let decision = Decision {
             action,
             by: req.by,
@@ -276,12 +288,20 @@ impl Service {
     }
 }
 
-fn resolve(prefix: &str, what: &str, found: Vec<Uuid>) -> Result<Uuid, ApiError> {
-    match found.as_slice() {
+/// Only hex digits and dashes can be part of an id; anything else (notably the SQL `LIKE`
+/// wildcards `%` and `_`) must not reach the prefix search, where it would match any id.
+fn is_id_fragment(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+fn no_id(what: &str, prefix: &str) -> ApiError {
+    ApiError::not_found(format!("no {what} id starts with `{prefix}`"))
+}
+
+fn resolve(prefix: &str, what: &str, found: &[Uuid]) -> Result<Uuid, ApiError> {
+    match found {
         [one] => Ok(*one),
-        [] => Err(ApiError::not_found(format!(
-            "no {what} id starts with `{prefix}`"
-        ))),
+        [] => Err(no_id(what, prefix)),
         _ => Err(ApiError::bad_request(format!(
             "`{prefix}` matches several {what}s; type more of the id"
         ))),

@@ -628,7 +628,7 @@ nodes:
 "#,
         r#"
 3:8 error[unknown-node] no node has the id `classfy`
-  help: did you mean `classify`?; point this at the `id` of a node in `nodes`
+  help: did you mean `classify`? Or point this at the `id` of a node in `nodes`
 5:37 error[unknown-node] no node has the id `nowhere`
   help: point this at the `id` of a node in `nodes`
 10:65 error[unknown-node] no node has the id `biling`
@@ -661,7 +661,7 @@ nodes:
 "#,
         r#"
 9:12 error[unknown-agent] no agent is named `writr`
-  help: did you mean `writer`?; define it under `agents:` or use one that is defined
+  help: did you mean `writer`? Or define it under `agents:` or use one that is defined
 10:25 error[unknown-agent] no agent is named `local`
   help: define it under `agents:` or use one that is defined
 "#,
@@ -1122,7 +1122,7 @@ nodes:
 "#,
         r#"
 9:12 error[unknown-agent] no agent is named `writter`
-  help: did you mean `writer`?; define it under `agents:` or use one that is defined
+  help: did you mean `writer`? Or define it under `agents:` or use one that is defined
 10:15 error[template-syntax] this template does not parse: syntax error: unexpected `}`, expected end of variable block (line 1 of the template)
   help: templates use Jinja syntax: `{{ trigger.name }}`, `{% if ... %}...{% endif %}`; conditions are expressions like `trigger.amount > 1000`
 14:12 error[undefined-variable] `draft.txt` is not defined in the output of `draft`

@@ -14,8 +14,17 @@ use uuid::Uuid;
 use crate::nodes::{self, ReviewStart};
 use crate::{Compiled, Engine, EngineError};
 
-pub(crate) async fn drive(engine: Engine, run_id: Uuid, mut wakes: mpsc::UnboundedReceiver<Event>) {
-    let mut driver = match Driver::load(&engine, run_id) {
+pub(crate) async fn drive(
+    engine: Engine,
+    run_id: Uuid,
+    mut wakes: mpsc::UnboundedReceiver<Event>,
+    preloaded: Option<(Arc<Compiled>, RunState)>,
+) {
+    let loaded = match preloaded {
+        Some((compiled, state)) => Ok(Driver::new(&engine, run_id, compiled, state)),
+        None => Driver::load(&engine, run_id),
+    };
+    let mut driver = match loaded {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(run = %run_id, error = %e, "cannot load the run");
@@ -83,7 +92,11 @@ impl Driver {
             .ok_or_else(|| EngineError::Internal(format!("run {run_id} is not stored")))?;
         let compiled = engine.version(&row.version)?;
         let state = RunState::replay(&compiled.graph, entries.iter().map(|e| &e.event));
-        Ok(Self {
+        Ok(Self::new(engine, run_id, compiled, state))
+    }
+
+    fn new(engine: &Engine, run_id: Uuid, compiled: Arc<Compiled>, state: RunState) -> Self {
+        Self {
             engine: engine.clone(),
             run_id,
             compiled,
@@ -91,7 +104,7 @@ impl Driver {
             inflight: BTreeSet::new(),
             running: JoinSet::new(),
             pending: Vec::new(),
-        })
+        }
     }
 
     /// Apply events to the in-memory state and queue them for the journal.

@@ -211,6 +211,9 @@ impl Engine {
             start,
             payload,
         };
+        // The new run's whole journal is this one event: hand its state to the driver rather
+        // than have it read back what we just wrote.
+        let initial = processops_core::run::RunState::replay(&compiled.graph, [&event]);
         let outcome = self
             .inner
             .store
@@ -225,7 +228,7 @@ impl Engine {
             .await?;
         match outcome {
             StartOutcome::Started(id) => {
-                self.wake(id, None);
+                self.spawn_driver(id, Some((compiled, initial)));
                 Ok(Started {
                     run_id: id,
                     duplicate: false,
@@ -355,6 +358,22 @@ impl Engine {
                 return;
             }
         }
+        drop(drivers);
+        self.spawn_driver(run_id, None);
+    }
+
+    /// Start a driver for a run (with its state, when the caller has it) unless one runs.
+    fn spawn_driver(
+        &self,
+        run_id: Uuid,
+        preloaded: Option<(Arc<Compiled>, processops_core::run::RunState)>,
+    ) {
+        let Ok(mut drivers) = self.inner.drivers.lock() else {
+            return;
+        };
+        if drivers.contains_key(&run_id) {
+            return;
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         drivers.insert(
             run_id,
@@ -364,7 +383,7 @@ impl Engine {
             },
         );
         let engine = self.clone();
-        tokio::spawn(async move { driver::drive(engine, run_id, rx).await });
+        tokio::spawn(async move { driver::drive(engine, run_id, rx, preloaded).await });
     }
 
     /// Whether a driver is working on the run in this process.

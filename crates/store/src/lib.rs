@@ -37,6 +37,13 @@ pub enum Durability {
     PowerLoss,
 }
 
+/// Escape `%`, `_` and the backslash so user text matches itself in a `LIKE ... ESCAPE` pattern.
+pub(crate) fn like_literal(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

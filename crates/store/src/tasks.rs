@@ -185,9 +185,9 @@ impl Store {
     /// Find a task by a unique start or end of its id.
     pub fn resolve_task_prefix(&self, prefix: &str) -> Result<Vec<Uuid>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT id FROM tasks WHERE id LIKE ?1 || '%' OR id LIKE '%' || ?1 ORDER BY id LIMIT 2")?;
+            let mut stmt = conn.prepare_cached("SELECT id FROM tasks WHERE id LIKE ?1 || '%' ESCAPE '\\' OR id LIKE '%' || ?1 ESCAPE '\\' ORDER BY id LIMIT 2")?;
             let ids = stmt
-                .query_map([prefix.to_ascii_lowercase()], |r| r.get::<_, String>(0))?
+                .query_map([crate::like_literal(&prefix.to_ascii_lowercase())], |r| r.get::<_, String>(0))?
                 .filter_map(|r| r.ok().and_then(|s| Uuid::parse_str(&s).ok()))
                 .collect();
             Ok(ids)

@@ -115,7 +115,7 @@ impl<'a> Context<'a> {
     fn unknown_node(&self, target: &str, pointer: String) -> Diagnostic {
         let mut help = "point this at the `id` of a node in `nodes`".to_owned();
         if let Some(hint) = did_you_mean(target, self.node_ids()) {
-            help = format!("{hint}; {help}");
+            help = format!("{hint} Or {help}");
         }
         Diagnostic::error(
             "unknown-node",
@@ -375,7 +375,7 @@ fn check_node(i: usize, node: &Node, bp: &Blueprint, ctx: &Context<'_>, out: &mu
                     let mut help =
                         "define it under `agents:` or use one that is defined".to_owned();
                     if let Some(hint) = did_you_mean(agent, bp.agents.keys().map(String::as_str)) {
-                        help = format!("{hint}; {help}");
+                        help = format!("{hint} Or {help}");
                     }
                     out.push(
                         Diagnostic::error(

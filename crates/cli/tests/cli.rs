@@ -1,0 +1,301 @@
+//! The `processops` command as a person uses it: exit codes, messages, and the inbox flow,
+//! both in-process and forwarded to a running `processops serve`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BLUEPRINT: &str = r#"
+id: notes
+name: Meeting notes
+start: draft
+triggers:
+  - kind: manual
+    id: form
+    input:
+      type: object
+      required: [topic]
+      properties:
+        topic: { type: string, minLength: 1 }
+agents:
+  writer: { provider: default, model: scripted }
+nodes:
+  - kind: prompt
+    id: draft
+    agent: writer
+    template: "Write notes about {{ trigger.topic }}{% if review and review.reason %} (fix: {{ review.reason }}){% endif %}"
+    next: review
+    max_visits: 3
+  - kind: review
+    id: review
+    role: lead
+    draft: "{{ draft.text }}"
+    on:
+      approved: save
+      rejected: draft
+  - kind: output
+    id: save
+    file: { path: "notes/{{ run.id }}.md", content: "{{ review.text }}" }
+"#;
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("blueprints")).unwrap();
+    std::fs::write(dir.path().join("blueprints/notes.yaml"), BLUEPRINT).unwrap();
+    std::fs::write(
+        dir.path().join("processops.toml"),
+        "[providers.default]\nkind = \"scripted\"\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn processops(project: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_processops"))
+        .arg("--project")
+        .arg(project)
+        .args(args)
+        .env("USER", "dana")
+        .output()
+        .expect("run processops")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    assert!(
+        o.status.success(),
+        "failed: {}\n{}",
+        stdout(o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn validate_reports_every_problem_with_position_and_exit_code() {
+    let dir = project();
+    let ok = processops(dir.path(), &["validate"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    assert!(stdout(&ok).contains("1 blueprint valid"));
+
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        BLUEPRINT
+            .replace("next: review", "next: reviw")
+            .replace("agent: writer", "agent: writr"),
+    )
+    .unwrap();
+    let out = processops(dir.path(), &["validate", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let file = broken.display().to_string();
+    assert!(
+        text.contains(&format!(
+            "{file}:18:12: error[unknown-agent]: no agent is named `writr`"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{file}:20:11: error[unknown-node]: no node has the id `reviw`"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `review`?"), "{text}");
+    assert!(text.contains("2 error(s)"), "{text}");
+
+    let out = processops(
+        dir.path(),
+        &["validate", "--json", broken.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["valid"], false);
+    assert_eq!(report[0]["diagnostics"].as_array().unwrap().len(), 2);
+
+    std::fs::write(&broken, "\t- not yaml: [").unwrap();
+    let out = processops(dir.path(), &["validate", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("error[yaml-syntax]"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_manager_works_the_inbox_in_process() {
+    let dir = project();
+    let payload = dir.path().join("p.json");
+    std::fs::write(&payload, r#"{"topic": "Q3 planning"}"#).unwrap();
+
+    let run = json(&processops(
+        dir.path(),
+        &[
+            "run",
+            "notes",
+            "--payload",
+            payload.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(run["run"]["status"], "waiting");
+    let run_id = run["run"]["id"].as_str().unwrap().to_owned();
+
+    let tasks = json(&processops(dir.path(), &["inbox", "list", "--json"]));
+    assert_eq!(tasks.as_array().unwrap().len(), 1);
+    let task = tasks[0]["id"].as_str().unwrap().to_owned();
+    let short = &task[task.len() - 8..];
+
+    let shown = processops(dir.path(), &["inbox", "show", short]);
+    assert!(stdout(&shown).contains("Q3 planning"), "{}", stdout(&shown));
+
+    // Reject sends it back to the drafter with the reason; the redraft waits again.
+    let out = processops(
+        dir.path(),
+        &["inbox", "decide", short, "--reject", "add the owners"],
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    let tasks = json(&processops(dir.path(), &["inbox", "list", "--json"]));
+    let second = tasks[0]["id"].as_str().unwrap().to_owned();
+    assert_ne!(second, task);
+    assert!(
+        tasks[0]["draft"]
+            .as_str()
+            .unwrap()
+            .contains("add the owners"),
+        "the redraft did not see the reason: {}",
+        tasks[0]["draft"]
+    );
+
+    // Deciding the old task again is refused, with who decided it.
+    let out = processops(dir.path(), &["inbox", "decide", &task, "--approve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("already decided by dana (reject)"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Edit-approve: the edited text is what the output writes.
+    let out = processops(
+        dir.path(),
+        &[
+            "inbox",
+            "decide",
+            &second,
+            "--edit",
+            "Final notes, edited by hand",
+        ],
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    let detail = json(&processops(
+        dir.path(),
+        &["runs", "show", &run_id, "--json"],
+    ));
+    assert_eq!(detail["run"]["status"], "completed");
+    let written =
+        std::fs::read_to_string(dir.path().join(format!("outputs/notes/{run_id}.md"))).unwrap();
+    assert_eq!(written, "Final notes, edited by hand");
+    let timeline = stdout(&processops(dir.path(), &["runs", "show", &run_id]));
+    for expected in [
+        "draft (pass 2)",
+        "decision │ reject by dana: add the owners",
+        "decision │ edit by dana",
+        "save",
+    ] {
+        assert!(
+            timeline.contains(expected),
+            "timeline lacks {expected:?}:\n{timeline}"
+        );
+    }
+}
+
+#[test]
+fn bad_payloads_and_unknown_blueprints_get_actionable_errors() {
+    let dir = project();
+    let payload = dir.path().join("p.json");
+    std::fs::write(&payload, r#"{"topic": ""}"#).unwrap();
+    let out = processops(
+        dir.path(),
+        &["run", "notes", "--payload", payload.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not match the input schema of trigger `form`") && err.contains("/topic"),
+        "{err}"
+    );
+
+    std::fs::write(&payload, "{not json").unwrap();
+    let out = processops(
+        dir.path(),
+        &["run", "notes", "--payload", payload.to_str().unwrap()],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not valid JSON"));
+
+    let out = processops(dir.path(), &["run", "nope"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no blueprint `nope` is loaded (loaded: notes)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn commands_are_forwarded_to_a_running_server() {
+    let dir = project();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_processops"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--project"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = dir.path().join(".processops/engine.addr");
+    let started = Instant::now();
+    while std::fs::read_to_string(&addr).map_or(true, |a| a.is_empty()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let payload = dir.path().join("p.json");
+    std::fs::write(&payload, r#"{"topic": "launch"}"#).unwrap();
+    let run = json(&processops(
+        dir.path(),
+        &["run", "notes", "-p", payload.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(run["run"]["status"], "waiting");
+    let tasks = json(&processops(dir.path(), &["inbox", "list", "--json"]));
+    let task = tasks[0]["id"].as_str().unwrap().to_owned();
+    let out = processops(dir.path(), &["inbox", "decide", &task, "--approve"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    // The server drove the run to completion.
+    let started = Instant::now();
+    loop {
+        let detail = json(&processops(
+            dir.path(),
+            &["runs", "show", run["run"]["id"].as_str().unwrap(), "--json"],
+        ));
+        if detail["run"]["status"] == "completed" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the run did not complete: {detail}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
