@@ -127,8 +127,7 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection> {
          PRAGMA synchronous = {sync};
          PRAGMA busy_timeout = 10000;
          PRAGMA foreign_keys = ON;
-         PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -32000;"
+         PRAGMA temp_store = MEMORY;"
     ))
     .map_err(open_err)?;
     Ok(conn)

@@ -62,8 +62,14 @@ fn run(conn: &Connection, rx: &mpsc::Receiver<Job>) {
     }
 }
 
+/// Run a statement that has no parameters and returns no rows, prepared once per connection:
+/// the transaction statements run several times per batch, parsing them each time shows up.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn commit_batch(conn: &Connection, batch: Vec<Job>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let msg = e.to_string();
         for job in batch {
             let _ = job.reply.send(Err(StoreError::Internal(format!(
@@ -76,15 +82,15 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
     for job in batch {
         // A savepoint per job: one failing job (a duplicate run, a stale decision) rolls back
         // alone and the rest of the batch still commits.
-        let result = match conn.execute_batch("SAVEPOINT job") {
+        let result = match exec(conn, "SAVEPOINT job") {
             Ok(()) => {
                 let r = (job.work)(conn);
                 let end = if r.is_ok() {
-                    "RELEASE job"
+                    Ok(())
                 } else {
-                    "ROLLBACK TO job; RELEASE job"
+                    exec(conn, "ROLLBACK TO job")
                 };
-                match conn.execute_batch(end) {
+                match end.and_then(|()| exec(conn, "RELEASE job")) {
                     Ok(()) => r,
                     Err(e) => Err(StoreError::from(e)),
                 }
@@ -93,7 +99,7 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
         };
         done.push((job.reply, result));
     }
-    match conn.execute_batch("COMMIT") {
+    match exec(conn, "COMMIT") {
         Ok(()) => {
             for (reply, result) in done {
                 let _ = reply.send(result);
