@@ -593,9 +593,9 @@ async fn perform_prompt(
 
 /// Parse and check a structured reply; plain prompts pass through as `null`.
 fn engine_output_check(engine: &Engine, node: &PromptNode, text: &str) -> Result<Value, String> {
-    if node.output_schema.is_none() {
+    let Some(schema) = &node.output_schema else {
         return Ok(Value::Null);
-    }
+    };
     let trimmed = text
         .trim()
         .trim_start_matches("```json")
@@ -604,7 +604,22 @@ fn engine_output_check(engine: &Engine, node: &PromptNode, text: &str) -> Result
         .trim();
     let value: Value = serde_json::from_str(trimmed).map_err(|e| format!("not JSON ({e})"))?;
     let _ = engine;
-    Ok(value)
+    // Validation checked the schema when the blueprint loaded; a reply that does not fit it
+    // must not reach templates that read its fields.
+    let validator = jsonschema::validator_for(schema).map_err(|e| e.to_string())?;
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .take(3)
+        .map(|e| match e.instance_path.to_string() {
+            at if at.is_empty() => e.to_string(),
+            at => format!("{at}: {e}"),
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(errors.join("; "))
+    }
 }
 
 async fn perform_http(
