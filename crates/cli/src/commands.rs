@@ -744,6 +744,21 @@ async fn shutdown_signal() {
 }
 
 async fn demo(project: &Project, a: DemoArgs) -> Result<ExitCode> {
+    // The demo blueprints deliver to the fictional company's notes service and helpdesk at
+    // localhost:8787; stand in for them so approved runs complete.
+    match tokio::net::TcpListener::bind("127.0.0.1:8787").await {
+        Ok(listener) => {
+            let sink = project.data.join("demo-sink.jsonl");
+            tokio::spawn(demo_sink(listener, sink.clone()));
+            println!(
+                "Demo notes service and helpdesk at http://127.0.0.1:8787 (deliveries are appended to {})",
+                sink.display()
+            );
+        }
+        Err(e) => eprintln!(
+            "warning: cannot start the demo notes service on 127.0.0.1:8787 ({e}); HTTP outputs of the demo will retry and need attention"
+        ),
+    }
     crate::bench::seed_demo(project).await?;
     serve(
         project,
@@ -754,4 +769,31 @@ async fn demo(project: &Project, a: DemoArgs) -> Result<ExitCode> {
         },
     )
     .await
+}
+
+/// Accepts any POST, appends it (path, idempotency key, body) to a JSONL file, de-duplicating
+/// by idempotency key the way a well-behaved receiver does.
+async fn demo_sink(listener: tokio::net::TcpListener, file: PathBuf) {
+    use axum::http::{HeaderMap, Uri};
+    let seen = Arc::new(std::sync::Mutex::new(
+        std::collections::HashSet::<String>::new(),
+    ));
+    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
+        let (file, seen) = (file.clone(), seen.clone());
+        async move {
+            let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let fresh = key.is_empty() || seen.lock().map(|mut s| s.insert(key.clone())).unwrap_or(true);
+            if fresh {
+                let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+                let line = serde_json::json!({ "path": uri.path(), "idempotency_key": key, "body": body });
+                let _ = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&file)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
+            }
+            axum::Json(serde_json::json!({ "ok": true, "duplicate": !fresh }))
+        }
+    });
+    let _ = axum::serve(listener, app).await;
 }

@@ -1,6 +1,6 @@
 //! The `processops` command as a person uses it: exit codes, messages, and the inbox flow,
 //! both in-process and forwarded to a running `processops serve`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -20,6 +20,16 @@ pub fn environment() -> Environment<'static> {
     // Templates produce plain text (prompts, JSON bodies), never HTML.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_keep_trailing_newline(true);
+    // Booleans print as JSON does (`true`, not Python's `True`), so a flag rendered into a
+    // JSON body or a dataset record stays valid JSON.
+    env.set_formatter(|out, state, value| {
+        if value.kind() == minijinja::value::ValueKind::Bool {
+            out.write_str(if value.is_true() { "true" } else { "false" })
+                .map_err(minijinja::Error::from)
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
     env
 }
 
@@ -245,6 +255,18 @@ fn tokens(block: &str) -> Vec<(&str, usize)> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn booleans_render_as_json() {
+        let env = environment();
+        let out = env
+            .render_str(
+                "{\"edited\": {{ a }}, \"ok\": {{ b }}, \"n\": {{ n }}}",
+                minijinja::context! { a => true, b => false, n => 3 },
+            )
+            .unwrap();
+        assert_eq!(out, r#"{"edited": true, "ok": false, "n": 3}"#);
+    }
 
     #[test]
     fn strict_undefined_is_an_error() {

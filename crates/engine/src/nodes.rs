@@ -338,6 +338,7 @@ pub(crate) fn prepare(
                 request.temperature = agent.temperature;
                 request.max_tokens = agent.max_tokens;
                 request.json_mode = p.output_schema.is_some();
+                request.json_schema.clone_from(&p.output_schema);
                 calls.push(PromptCall {
                     agent: name.clone(),
                     provider: agent.provider.clone(),

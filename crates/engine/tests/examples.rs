@@ -309,51 +309,25 @@ fn demo_data_covers_every_collection_and_every_started_blueprint() {
     }
 }
 
-/// `processops demo` with the default scripted model (which answers every JSON key with a
-/// string): every demo payload starts from the trigger the CLI picks; free-text blueprints
-/// reach their review (or complete), and a structured reply that does not fit its output
-/// schema stops the run at the prompt step with a message naming the schema, never later
-/// with a template error.
+/// `processops demo` with the default scripted model: every demo payload starts from the
+/// trigger the CLI picks and reaches its review (or completes). Structured prompts send their
+/// output schema (`response_format: json_schema`), and the scripted model answers with a value
+/// that fits it, so no demo run stops at a schema check.
 #[test]
-fn demo_payloads_with_the_default_scripted_model_reach_a_review_or_stop_at_the_schema_check() {
+fn demo_payloads_with_the_default_scripted_model_reach_a_review_or_complete() {
     runtime().block_on(async {
         let h = Harness::start_with(Transport::Json, default_responder).await;
+        let mut seen = 0;
         for c in h.engine.registry().all() {
-            let structured: BTreeSet<&str> = c
-                .blueprint
-                .nodes
-                .iter()
-                .filter_map(|n| match n {
-                    Node::Prompt(p) if p.output_schema.is_some() => Some(p.id.as_str()),
-                    _ => None,
-                })
-                .collect();
             for (name, payload) in demo_payloads(&c.blueprint.id) {
                 let run = h.start_run(&c.blueprint.id, None, payload).await;
                 h.engine.settle_all().await;
                 let status = h.status(run);
-                if matches!(status, RunStatus::Waiting | RunStatus::Completed) {
-                    continue;
-                }
-                assert_eq!(status, RunStatus::Attention, "{name}\n{}", h.dump(run));
-                let (_, entries) = h.engine.store().load_run(run).unwrap().unwrap();
-                let steps = timeline::build(entries.iter().map(|e| (e.at, &e.event)));
-                let failed = steps
-                    .iter()
-                    .find(|s| s.status == StepStatus::Failed)
-                    .unwrap();
-                assert!(
-                    structured.contains(failed.node.as_str())
-                        && failed
-                            .error
-                            .as_deref()
-                            .unwrap()
-                            .contains("does not match the output schema"),
-                    "{name} may only stop at a structured prompt's schema check\n{}",
-                    h.dump(run)
-                );
+                assert!(matches!(status, RunStatus::Waiting | RunStatus::Completed), "{name}: {status:?}\n{}", h.dump(run));
+                seen += 1;
             }
         }
+        assert!(seen >= 12, "only {seen} demo payloads were tried");
     });
 }
 

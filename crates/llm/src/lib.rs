@@ -71,6 +71,9 @@ pub struct ChatRequest {
     pub stream: bool,
     /// Ask for `response_format: {"type": "json_object"}`.
     pub json_mode: bool,
+    /// Ask for a reply matching this JSON Schema (`response_format: {"type": "json_schema"}`,
+    /// OpenAI's structured outputs); implies JSON mode.
+    pub json_schema: Option<serde_json::Value>,
 }
 
 impl ChatRequest {

@@ -198,9 +198,20 @@ impl OpenAiCompatible {
             stream_options: stream.then_some(StreamOptions {
                 include_usage: true,
             }),
-            response_format: req.json_mode.then(|| ResponseFormat {
-                kind: "json_object".to_owned(),
-            }),
+            response_format: match req.json_schema {
+                Some(schema) => Some(ResponseFormat {
+                    kind: "json_schema".to_owned(),
+                    json_schema: Some(crate::wire::JsonSchemaFormat {
+                        name: "output".to_owned(),
+                        schema,
+                        strict: false,
+                    }),
+                }),
+                None => req.json_mode.then(|| ResponseFormat {
+                    kind: "json_object".to_owned(),
+                    json_schema: None,
+                }),
+            },
         };
         let body = Bytes::from(serde_json::to_vec(&wire).map_err(|e| {
             LlmError::InvalidRequest(format!("cannot encode the request as JSON: {e}"))

@@ -26,11 +26,19 @@ pub struct WireChatRequest {
 }
 
 impl WireChatRequest {
-    /// Whether the caller asked for `response_format: {"type": "json_object"}`.
+    /// Whether the caller asked for JSON (`json_object`, or `json_schema`).
     pub fn json_mode(&self) -> bool {
         self.response_format
             .as_ref()
-            .is_some_and(|f| f.kind == "json_object")
+            .is_some_and(|f| f.kind == "json_object" || f.kind == "json_schema")
+    }
+
+    /// The schema of a `json_schema` response format.
+    pub fn json_schema(&self) -> Option<&serde_json::Value> {
+        self.response_format
+            .as_ref()
+            .and_then(|f| f.json_schema.as_ref())
+            .map(|s| &s.schema)
     }
 }
 
@@ -44,6 +52,17 @@ pub struct StreamOptions {
 pub struct ResponseFormat {
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_schema: Option<JsonSchemaFormat>,
+}
+
+/// The `json_schema` member of a structured-output response format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonSchemaFormat {
+    pub name: String,
+    pub schema: serde_json::Value,
+    #[serde(default)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! The store's guarantees, against a real SQLite file.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use processops_core::journal::{Action, Decision, Event, FinalStatus, Task};
 use processops_store::{

@@ -63,6 +63,10 @@ const STOPWORDS: &[&str] = &[
 /// The responder [`super::ScriptedConfig::default`] uses.
 pub fn default_responder(req: &WireChatRequest) -> String {
     let prompt = last_user_message(req);
+    if let Some(schema) = req.json_schema() {
+        let value = instance(schema, "result", &subject(prompt), 0);
+        return serde_json::to_string(&value).unwrap_or_else(|_| "{}".to_owned());
+    }
     if wants_json(req) {
         json_reply(req, prompt)
     } else {
@@ -99,6 +103,102 @@ fn wants_json(req: &WireChatRequest) -> bool {
         .join("\n")
         .to_lowercase();
     text.contains("json") && text.contains("respond")
+}
+
+/// A value that satisfies a JSON Schema (the common keywords), so structured-output prompts
+/// get a reply the engine accepts: the first enum value, a number inside its bounds, every
+/// declared property, one item per list, strings that mention the subject.
+fn instance(
+    schema: &serde_json::Value,
+    name: &str,
+    subject: &str,
+    depth: u32,
+) -> serde_json::Value {
+    use serde_json::{Value, json};
+    if depth > 8 {
+        return Value::Null;
+    }
+    if let Some(c) = schema.get("const") {
+        return c.clone();
+    }
+    if let Some(first) = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
+        return first.clone();
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        if let Some(first) = schema
+            .get(key)
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+        {
+            return instance(first, name, subject, depth + 1);
+        }
+    }
+    let kind = match schema.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
+        _ if schema.get("properties").is_some() => "object",
+        _ => "string",
+    };
+    let bound = |key: &str| schema.get(key).and_then(Value::as_f64);
+    match kind {
+        "object" => {
+            let mut out = serde_json::Map::new();
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                for (key, sub) in props {
+                    out.insert(key.clone(), instance(sub, key, subject, depth + 1));
+                }
+            }
+            Value::Object(out)
+        }
+        "array" => {
+            let items = schema
+                .get("items")
+                .cloned()
+                .unwrap_or(json!({"type": "string"}));
+            let n = schema
+                .get("minItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .max(1);
+            Value::Array(
+                (0..n.min(5))
+                    .map(|_| instance(&items, name, subject, depth + 1))
+                    .collect(),
+            )
+        }
+        "integer" => json!(
+            bound("minimum")
+                .unwrap_or(0.0)
+                .max(bound("exclusiveMinimum").map_or(f64::MIN, |m| m + 1.0)) as i64
+        ),
+        "number" => {
+            let lo = bound("minimum")
+                .or(bound("exclusiveMinimum"))
+                .unwrap_or(0.0);
+            let hi = bound("maximum")
+                .or(bound("exclusiveMaximum"))
+                .unwrap_or(1.0)
+                .max(lo);
+            json!(lo + (hi - lo) * 0.9)
+        }
+        "boolean" => json!(true),
+        "null" => Value::Null,
+        _ => match schema.get("format").and_then(Value::as_str) {
+            Some("date") => json!("2026-01-05"),
+            Some("date-time") => json!("2026-01-05T09:00:00Z"),
+            Some("email") => json!("someone@example.com"),
+            Some("uri") => json!("https://example.com/"),
+            _ => json!(format!("Scripted {name} for: {subject}")),
+        },
+    }
 }
 
 fn json_reply(req: &WireChatRequest, prompt: &str) -> String {
@@ -305,10 +405,47 @@ mod tests {
     }
 
     #[test]
+    fn structured_output_requests_get_a_reply_that_fits_the_schema() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "required": ["category", "urgency", "confidence", "tags", "needs_human"],
+            "properties": {
+                "category": { "enum": ["billing", "technical", "other"] },
+                "urgency": { "type": "string", "enum": ["high", "low"] },
+                "confidence": { "type": "number", "minimum": 0, "maximum": 1 },
+                "tags": { "type": "array", "items": { "type": "string" }, "minItems": 2 },
+                "needs_human": { "type": "boolean" },
+                "amount": { "type": ["null", "integer"], "minimum": 10 },
+            }
+        });
+        let mut req = request(vec![ChatMessage::user("Refund for order 7")]);
+        req.response_format = Some(crate::wire::ResponseFormat {
+            kind: "json_schema".to_owned(),
+            json_schema: Some(crate::wire::JsonSchemaFormat {
+                name: "output".to_owned(),
+                schema,
+                strict: false,
+            }),
+        });
+        let value: serde_json::Value =
+            serde_json::from_str(&default_responder(&req)).unwrap_or_default();
+        assert_eq!(value["category"], "billing");
+        assert_eq!(value["urgency"], "high");
+        assert!(
+            (0.0..=1.0).contains(&value["confidence"].as_f64().unwrap_or(-1.0)),
+            "{value}"
+        );
+        assert_eq!(value["tags"].as_array().map(Vec::len), Some(2));
+        assert_eq!(value["needs_human"], true);
+        assert_eq!(value["amount"], 10);
+    }
+
+    #[test]
     fn json_mode_without_keys_gives_summary() {
         let mut req = request(vec![ChatMessage::user("Summarise the week")]);
         req.response_format = Some(crate::wire::ResponseFormat {
             kind: "json_object".to_owned(),
+            json_schema: None,
         });
         let value: serde_json::Value =
             serde_json::from_str(&default_responder(&req)).unwrap_or_default();
