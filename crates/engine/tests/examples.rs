@@ -323,7 +323,11 @@ fn demo_payloads_with_the_default_scripted_model_reach_a_review_or_complete() {
                 let run = h.start_run(&c.blueprint.id, None, payload).await;
                 h.engine.settle_all().await;
                 let status = h.status(run);
-                assert!(matches!(status, RunStatus::Waiting | RunStatus::Completed), "{name}: {status:?}\n{}", h.dump(run));
+                assert!(
+                    matches!(status, RunStatus::Waiting | RunStatus::Completed),
+                    "{name}: {status:?}\n{}",
+                    h.dump(run)
+                );
                 seen += 1;
             }
         }
