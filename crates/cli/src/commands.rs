@@ -106,16 +106,18 @@ pub enum RunsCommand {
         status: Option<String>,
         #[arg(long, default_value_t = 30)]
         limit: u32,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
     /// A run's timeline: each node's input, output, timing and status.
     Show {
-        /// Run id (a unique prefix is enough).
+        /// Run id (the last 8 characters are enough).
         run: String,
         /// Show inputs and outputs in full.
         #[arg(long)]
         full: bool,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -136,12 +138,14 @@ pub enum InboxCommand {
         status: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
     /// A task with its draft and the context that produced it.
     Show {
         task: String,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -152,7 +156,7 @@ pub enum InboxCommand {
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("action").required(true).args(["approve", "edit", "edit_file", "reject", "escalate"])))]
 pub struct DecideArgs {
-    /// Task ids (unique prefixes are enough).
+    /// Task ids (the last 8 characters are enough).
     #[arg(required = true)]
     tasks: Vec<String>,
     /// Approve the draft as it is.
@@ -176,6 +180,7 @@ pub struct DecideArgs {
     /// Who decides (default: $USER).
     #[arg(long, env = "PROCESSOPS_USER")]
     by: Option<String>,
+    /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }

@@ -299,3 +299,59 @@ fn commands_are_forwarded_to_a_running_server() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[test]
+fn escalation_walks_the_chain_then_says_there_is_nowhere_left() {
+    let dir = project();
+    std::fs::write(
+        dir.path().join("blueprints/notes.yaml"),
+        BLUEPRINT.replace(
+            "    role: lead\n",
+            "    role: lead\n    escalation: [director, vp]\n",
+        ),
+    )
+    .unwrap();
+    let payload = dir.path().join("p.json");
+    std::fs::write(&payload, r#"{"topic": "budget"}"#).unwrap();
+    json(&processops(
+        dir.path(),
+        &["run", "notes", "-p", payload.to_str().unwrap(), "--json"],
+    ));
+    let task = json(&processops(dir.path(), &["inbox", "list", "--json"]))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for role in ["director", "vp"] {
+        let out = processops(
+            dir.path(),
+            &[
+                "inbox",
+                "decide",
+                &task,
+                "--escalate",
+                "--reason",
+                "over my limit",
+            ],
+        );
+        assert!(out.status.success(), "{}", stdout(&out));
+        let tasks = json(&processops(
+            dir.path(),
+            &["inbox", "list", "--role", role, "--json"],
+        ));
+        assert_eq!(
+            tasks.as_array().unwrap().len(),
+            1,
+            "the task should sit with {role}"
+        );
+    }
+    let out = processops(dir.path(), &["inbox", "decide", &task, "--escalate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("nowhere to escalate"),
+        "{}",
+        stdout(&out)
+    );
+    // The vp can still decide it.
+    let out = processops(dir.path(), &["inbox", "decide", &task, "--approve"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+}

@@ -243,11 +243,6 @@ impl Engine {
 
     /// Decide a task. Exactly one decision per task wins; a late one gets `AlreadyDecided`.
     pub async fn decide(&self, task_id: Uuid, decision: Decision) -> Result<Uuid, EngineError> {
-        let row = self
-            .inner
-            .store
-            .task(task_id)?
-            .ok_or_else(|| StoreError::TaskNotFound(task_id.to_string()))?;
         match decision.action {
             Action::Reject
                 if decision
@@ -256,8 +251,7 @@ impl Engine {
                     .is_none_or(|r| r.trim().is_empty()) =>
             {
                 return Err(EngineError::InvalidDecision(
-                    "a rejection needs a reason (it goes back to the drafter); pass --reason"
-                        .into(),
+                    "a rejection needs a reason: it goes back to the drafter".into(),
                 ));
             }
             Action::Edit if decision.text.as_deref().is_none_or(|t| t.trim().is_empty()) => {
@@ -273,13 +267,24 @@ impl Engine {
             ));
         }
         if decision.action == Action::Escalate {
+            let row = self
+                .inner
+                .store
+                .task(task_id)?
+                .ok_or_else(|| StoreError::TaskNotFound(task_id.to_string()))?;
             let compiled = self.version(&row.version)?;
             let has_edge = match compiled.blueprint.node(&row.task.node) {
                 Some(processops_core::blueprint::Node::Review(r)) => !r.on.escalated.is_empty(),
                 _ => false,
             };
             if !has_edge {
-                let Some(next_role) = row.task.escalation.first().cloned() else {
+                // The chain as created, continued after the role the task sits with now.
+                let chain = &row.task.escalation;
+                let rest = chain
+                    .iter()
+                    .position(|r| *r == row.task.role)
+                    .map_or(&chain[..], |i| &chain[i + 1..]);
+                let Some(next_role) = rest.first().cloned() else {
                     return Err(EngineError::InvalidDecision(format!(
                         "task {task_id} has nowhere to escalate: its review has no `on.escalated` edge and its escalation chain is used up"
                     )));
