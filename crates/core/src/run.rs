@@ -122,6 +122,23 @@ impl RunState {
         state
     }
 
+    /// A new activation of `node` takes its tokens and counts as a visit.
+    fn begin(&mut self, graph: &Graph, node: &str, visit: Visit, attempt: u32) {
+        self.consume(graph, node);
+        self.visits.insert(node.to_owned(), visit);
+        self.active.insert(
+            node.to_owned(),
+            Activation {
+                visit,
+                attempt,
+                task: None,
+                decision: None,
+                failed: None,
+                retried: false,
+            },
+        );
+    }
+
     /// Take all tokens of a node (join all) or one (join each).
     fn consume(&mut self, graph: &Graph, node: &str) {
         if let Some(count) = self.tokens.get_mut(node) {
@@ -171,19 +188,7 @@ impl RunState {
                     a.retried = false;
                 }
                 _ => {
-                    self.consume(graph, node);
-                    self.visits.insert(node.clone(), *visit);
-                    self.active.insert(
-                        node.clone(),
-                        Activation {
-                            visit: *visit,
-                            attempt: *attempt,
-                            task: None,
-                            decision: None,
-                            failed: None,
-                            retried: false,
-                        },
-                    );
+                    self.begin(graph, node, *visit, *attempt);
                 }
             },
             Event::NodeFinished {
@@ -216,19 +221,7 @@ impl RunState {
                 if self.active.get(node).is_none_or(|a| a.visit != *visit) {
                     // A pure node records no start: it takes its tokens when it fails, so that
                     // finishing after a retry does not leave them behind to run it again.
-                    self.consume(graph, node);
-                    self.visits.insert(node.clone(), *visit);
-                    self.active.insert(
-                        node.clone(),
-                        Activation {
-                            visit: *visit,
-                            attempt: *attempt,
-                            task: None,
-                            decision: None,
-                            failed: None,
-                            retried: false,
-                        },
-                    );
+                    self.begin(graph, node, *visit, *attempt);
                 }
                 if let Some(a) = self.active.get_mut(node) {
                     a.failed = Some(error.clone());

@@ -69,6 +69,24 @@ fn stop(engine: &Engine, run_id: Uuid) {
     engine.inner.settled.notify_waiters();
 }
 
+/// A step that failed before it did anything outside (a template that does not render): it is
+/// journaled as started and failed at once, so the run waits for a retry.
+fn failed_before_acting(node: String, visit: u32, attempt: u32, error: String) -> [Event; 2] {
+    [
+        Event::NodeStarted {
+            node: node.clone(),
+            visit,
+            attempt,
+        },
+        Event::NodeFailed {
+            node,
+            visit,
+            attempt,
+            error,
+        },
+    ]
+}
+
 type StepResult = (String, u32, Result<nodes::Outcome, String>);
 
 struct Driver {
@@ -229,19 +247,7 @@ impl Driver {
                     launches.push((node, visit, prepared));
                 }
                 // Rendering failed before anything happened outside: fail the step.
-                Err(error) => self.record([
-                    Event::NodeStarted {
-                        node: node.clone(),
-                        visit,
-                        attempt,
-                    },
-                    Event::NodeFailed {
-                        node,
-                        visit,
-                        attempt,
-                        error,
-                    },
-                ]),
+                Err(error) => self.record(failed_before_acting(node, visit, attempt, error)),
             }
         }
         for (node, _, _) in &launches {
@@ -285,37 +291,13 @@ impl Driver {
                                 Event::TaskCreated { task },
                             ]);
                         }
-                        Err(error) => self.record([
-                            Event::NodeStarted {
-                                node: node.clone(),
-                                visit,
-                                attempt,
-                            },
-                            Event::NodeFailed {
-                                node,
-                                visit,
-                                attempt,
-                                error,
-                            },
-                        ]),
+                        Err(error) => self.record(failed_before_acting(node, visit, attempt, error)),
                     }
                     return Ok(());
                 }
                 match nodes::run_pure(&self.engine, &compiled, n, &ctx) {
                     Ok(outcome) => self.record([outcome.into_event(&node, visit)]),
-                    Err(error) => self.record([
-                        Event::NodeStarted {
-                            node: node.clone(),
-                            visit,
-                            attempt,
-                        },
-                        Event::NodeFailed {
-                            node,
-                            visit,
-                            attempt,
-                            error,
-                        },
-                    ]),
+                    Err(error) => self.record(failed_before_acting(node, visit, attempt, error)),
                 }
             }
             Step::CompleteReview { node, visit } => {
