@@ -173,9 +173,30 @@ pub struct TasksQuery {
     /// pending (default), decided or all
     pub status: Option<String>,
     pub blueprint: Option<String>,
+    /// Blueprint version (content hash).
+    pub version: Option<String>,
     pub role: Option<String>,
+    /// Claimed by this person.
+    pub assignee: Option<String>,
     pub run: Option<Uuid>,
+    /// Due at or before this time (Unix ms).
+    pub due_before: Option<i64>,
+    /// Words that must all appear in the title or the draft.
+    pub q: Option<String>,
+    /// due (default), newest or oldest
+    pub sort: Option<String>,
     pub limit: Option<u32>,
+}
+
+/// Body of `POST /api/tasks/{id}/claim` and `/unclaim`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    /// Who takes (or gives back) the task.
+    pub by: String,
+    /// Give back a task someone else holds.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// An inbox task.
@@ -196,6 +217,12 @@ pub struct TaskSummary {
     pub draft: String,
     #[schema(value_type = Option<Object>)]
     pub decision: Option<Decision>,
+    /// The SLA ran out and its policy left the task for a person to look at.
+    pub attention: bool,
+    /// When the SLA ran out, if it did.
+    pub breached_at: Option<i64>,
+    /// Who holds the task, if anyone.
+    pub claimed_by: Option<String>,
 }
 
 impl From<&TaskRow> for TaskSummary {
@@ -217,6 +244,9 @@ impl From<&TaskRow> for TaskSummary {
             decided_at: t.decided_at,
             draft: t.task.draft.clone(),
             decision: t.decision.clone(),
+            attention: t.timers.attention,
+            breached_at: t.timers.breached_at,
+            claimed_by: t.claimed_by.clone(),
         }
     }
 }
@@ -231,6 +261,10 @@ pub struct TaskDetail {
     pub users: Vec<String>,
     pub escalation: Vec<String>,
     pub reasons: Vec<String>,
+    /// For an edit decision: the unified diff from the draft to the edited text.
+    pub diff: Option<String>,
+    /// Time from the task's creation to its decision, in milliseconds.
+    pub decision_latency_ms: Option<i64>,
 }
 
 impl From<&TaskRow> for TaskDetail {
@@ -248,6 +282,8 @@ impl From<&TaskRow> for TaskDetail {
             users,
             escalation,
             reasons,
+            diff: t.diff.clone(),
+            decision_latency_ms: t.decided_at.map(|d| d - t.created_at),
         }
     }
 }

@@ -43,6 +43,7 @@ impl From<EngineError> for ApiError {
             | EngineError::NoTrigger(_) => Self::new(404, "not_found", message),
             EngineError::InvalidPayload { .. } => Self::new(422, "invalid_payload", message),
             EngineError::BadSignature => Self::new(401, "unauthorized", message),
+            EngineError::Forbidden(_) => Self::new(403, "forbidden", message),
             EngineError::InvalidDecision(_) => Self::new(422, "invalid_request", message),
             // The sender did nothing wrong; the engine is not set up to check signatures yet.
             EngineError::MissingSecret(_) => Self::new(503, "unavailable", message),
@@ -61,7 +62,9 @@ impl From<StoreError> for ApiError {
             StoreError::RunNotFound(_) | StoreError::TaskNotFound(_) => {
                 Self::new(404, "not_found", message)
             }
-            StoreError::AlreadyDecided { .. } => Self::new(409, "conflict", message),
+            StoreError::AlreadyDecided { .. } | StoreError::Claimed { .. } => {
+                Self::new(409, "conflict", message)
+            }
             _ => {
                 tracing::error!(error = %message, "store failure");
                 Self::new(500, "internal", message)

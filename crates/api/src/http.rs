@@ -117,6 +117,8 @@ fn routes() -> OpenApiRouter<Service> {
         .routes(routes!(list_tasks))
         .routes(routes!(get_task))
         .routes(routes!(decide))
+        .routes(routes!(claim))
+        .routes(routes!(unclaim))
         .routes(routes!(webhook))
 }
 
@@ -238,7 +240,8 @@ async fn get_task(
 /// Decide a task: approve, edit (with text), reject (with a reason) or escalate.
 #[utoipa::path(post, path = "/api/tasks/{id}/decision", params(("id" = String, Path)), request_body = DecisionRequest, responses(
     (status = 200, body = DecisionResponse), (status = 404, body = ApiError),
-    (status = 409, description = "Someone decided the task already", body = ApiError), (status = 422, body = ApiError)))]
+    (status = 403, description = "The decider does not hold the task's role", body = ApiError),
+    (status = 409, description = "Someone decided the task already, or holds it", body = ApiError), (status = 422, body = ApiError)))]
 async fn decide(
     State(s): State<Service>,
     ApiPath(id): ApiPath<String>,
@@ -246,6 +249,31 @@ async fn decide(
 ) -> Result<Json<DecisionResponse>, ApiError> {
     let id = s.resolve_task(&id)?;
     Ok(Json(s.decide(id, req).await?))
+}
+
+/// Take a task so others do not work on it at the same time.
+#[utoipa::path(post, path = "/api/tasks/{id}/claim", params(("id" = String, Path)), request_body = ClaimRequest, responses(
+    (status = 200, body = TaskSummary), (status = 404, body = ApiError),
+    (status = 409, description = "Someone else holds the task, or it is decided", body = ApiError), (status = 422, body = ApiError)))]
+async fn claim(
+    State(s): State<Service>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<ClaimRequest>,
+) -> Result<Json<TaskSummary>, ApiError> {
+    let id = s.resolve_task(&id)?;
+    Ok(Json(s.claim(id, req).await?))
+}
+
+/// Give a task back (`force` to take it from someone else).
+#[utoipa::path(post, path = "/api/tasks/{id}/unclaim", params(("id" = String, Path)), request_body = ClaimRequest, responses(
+    (status = 200, body = TaskSummary), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+async fn unclaim(
+    State(s): State<Service>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<ClaimRequest>,
+) -> Result<Json<TaskSummary>, ApiError> {
+    let id = s.resolve_task(&id)?;
+    Ok(Json(s.unclaim(id, req).await?))
 }
 
 /// Webhook trigger. When the trigger has `secret_env`, sign the raw body:

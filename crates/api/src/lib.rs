@@ -3,9 +3,15 @@
 
 mod dto;
 mod error;
+mod feedback;
 pub mod http;
 mod service;
 
 pub use dto::*;
 pub use error::ApiError;
+pub use feedback::{
+    AgreementQuery, AgreementReport, EVALUATION_FILE, Export, ExportFormat, ExportQuery,
+    FeedbackQuery, OutputFeedback, QueueItem, QueueQuery, TagAgreementDto, TagRequest, TagResponse,
+    UntagRequest, load_taxonomy,
+};
 pub use service::Service;

@@ -6,7 +6,7 @@ use processops_core::blueprint;
 use processops_core::journal::{Action, Decision, Event};
 use processops_core::timeline;
 use processops_engine::{Engine, LoadProblem};
-use processops_store::{RunFilter, RunStatus, TaskFilter, TaskStatus};
+use processops_store::{RunFilter, RunStatus, TaskFilter, TaskSort, TaskStatus};
 use uuid::Uuid;
 
 use crate::dto::*;
@@ -219,11 +219,26 @@ impl Service {
                 )));
             }
         };
+        let sort = match q.sort.as_deref() {
+            None | Some("due") => TaskSort::Due,
+            Some("newest") => TaskSort::Newest,
+            Some("oldest") => TaskSort::Oldest,
+            Some(s) => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown sort `{s}`; use due, newest or oldest"
+                )));
+            }
+        };
         let filter = TaskFilter {
             status,
             blueprint_id: q.blueprint.clone(),
+            version: q.version.clone(),
             role: q.role.clone(),
+            assignee: q.assignee.clone(),
             run_id: q.run,
+            due_before: q.due_before,
+            text: q.q.clone().filter(|t| !t.trim().is_empty()),
+            sort,
             limit: Some(q.limit.unwrap_or(50).min(1000)),
         };
         Ok(self
@@ -242,6 +257,67 @@ impl Service {
             .task(id)?
             .ok_or_else(|| ApiError::not_found(format!("no task has the id {id}")))?;
         Ok((&row).into())
+    }
+
+    /// Tasks decided together must come from one review policy (same blueprint version and
+    /// review node), so a batch never approves different kinds of work at once.
+    pub fn check_batch(&self, ids: &[Uuid]) -> Result<(), ApiError> {
+        let mut kinds: std::collections::BTreeMap<String, usize> =
+            std::collections::BTreeMap::new();
+        for id in ids {
+            let row = self
+                .engine
+                .store()
+                .task(*id)?
+                .ok_or_else(|| ApiError::not_found(format!("no task has the id {id}")))?;
+            *kinds
+                .entry(format!(
+                    "{}/{} (version {})",
+                    row.blueprint_id,
+                    row.task.node,
+                    &row.version[..row.version.len().min(8)]
+                ))
+                .or_default() += 1;
+        }
+        if kinds.len() > 1 {
+            let listed: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} × {k}")).collect();
+            return Err(ApiError::new(
+                422,
+                "invalid_request",
+                format!(
+                    "a batch must share one review policy, but these tasks come from {}; decide them separately or narrow the selection",
+                    listed.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn claim(&self, id: Uuid, req: ClaimRequest) -> Result<TaskSummary, ApiError> {
+        if req.by.trim().is_empty() {
+            return Err(ApiError::new(
+                422,
+                "invalid_request",
+                "say who takes the task (`by`)",
+            ));
+        }
+        self.engine.store().claim(id, req.by).await?;
+        Ok((&self
+            .engine
+            .store()
+            .task(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no task has the id {id}")))?)
+            .into())
+    }
+
+    pub async fn unclaim(&self, id: Uuid, req: ClaimRequest) -> Result<TaskSummary, ApiError> {
+        self.engine.store().unclaim(id, req.by, req.force).await?;
+        Ok((&self
+            .engine
+            .store()
+            .task(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no task has the id {id}")))?)
+            .into())
     }
 
     pub async fn decide(

@@ -53,6 +53,12 @@ pub enum Command {
     /// Developer tools.
     #[command(subcommand)]
     Dev(DevCommand),
+    /// Tag, rate and comment on outputs (evaluators).
+    #[command(subcommand)]
+    Tag(crate::feedback::TagCommand),
+    /// The evaluation queue, agreement between evaluators, and exports of tagged outputs.
+    #[command(subcommand)]
+    Eval(crate::feedback::EvalCommand),
 }
 
 #[derive(Args)]
@@ -127,15 +133,32 @@ pub enum RunsCommand {
 
 #[derive(Subcommand)]
 pub enum InboxCommand {
-    /// Tasks waiting for a decision, by due time.
+    /// Tasks waiting for a decision, soonest due first.
     List {
+        /// Only tasks for this role.
         #[arg(long)]
         role: Option<String>,
+        /// Only this process.
         #[arg(long)]
         blueprint: Option<String>,
         /// pending (default), decided or all
         #[arg(long)]
         status: Option<String>,
+        /// Words that must all appear in the title or the draft.
+        #[arg(long, short)]
+        search: Option<String>,
+        /// Only tasks claimed by this person.
+        #[arg(long)]
+        assignee: Option<String>,
+        /// Only tasks claimed by me ($USER or --by).
+        #[arg(long, conflicts_with = "assignee")]
+        mine: bool,
+        /// Only tasks due within this long, e.g. `4h`, `2d` (overdue ones included).
+        #[arg(long, value_name = "DURATION")]
+        due_within: Option<String>,
+        /// due (default), newest or oldest
+        #[arg(long)]
+        sort: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
         /// Print the result as JSON.
@@ -151,14 +174,45 @@ pub enum InboxCommand {
     },
     /// Decide one or more tasks.
     Decide(DecideArgs),
+    /// Take tasks so others do not work on them at the same time.
+    Claim {
+        #[arg(required = true)]
+        tasks: Vec<String>,
+        /// Who takes them (default: $USER).
+        #[arg(long, env = "PROCESSOPS_USER")]
+        by: Option<String>,
+    },
+    /// Give tasks back.
+    Unclaim {
+        #[arg(required = true)]
+        tasks: Vec<String>,
+        #[arg(long, env = "PROCESSOPS_USER")]
+        by: Option<String>,
+        /// Take them back from whoever holds them.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("action").required(true).args(["approve", "edit", "edit_file", "reject", "escalate"])))]
 pub struct DecideArgs {
     /// Task ids (the last 8 characters are enough).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all")]
     tasks: Vec<String>,
+    /// Every pending task matching --blueprint / --role / --search (they must share one
+    /// review policy).
+    #[arg(long, conflicts_with = "tasks")]
+    all: bool,
+    /// With --all: only this process.
+    #[arg(long, requires = "all")]
+    blueprint: Option<String>,
+    /// With --all: only this role.
+    #[arg(long, requires = "all")]
+    role: Option<String>,
+    /// With --all: only tasks whose title or draft has all these words.
+    #[arg(long, requires = "all")]
+    search: Option<String>,
     /// Approve the draft as it is.
     #[arg(long)]
     approve: bool,
@@ -238,6 +292,8 @@ pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Engine(a)) => bench::engine(a).await,
         Command::Demo(a) => demo(&project, a).await,
+        Command::Tag(c) => crate::feedback::tag(&project, c).await,
+        Command::Eval(c) => crate::feedback::eval(&project, c).await,
         Command::Dev(DevCommand::LlmServer { addr }) => {
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
@@ -477,15 +533,34 @@ async fn inbox(project: &Project, c: InboxCommand) -> Result<ExitCode> {
             role,
             blueprint,
             status,
+            search,
+            assignee,
+            mine,
+            due_within,
+            sort,
             limit,
             json,
         } => {
             let service = project.service().await?;
+            let due_before = match due_within.as_deref() {
+                Some(d) => Some(
+                    chrono::Utc::now().timestamp_millis()
+                        + processops_core::blueprint::parse_duration(d)
+                            .map_err(|e| anyhow::anyhow!("--due-within: {e}; write e.g. 4h or 2d"))?
+                            .num_milliseconds(),
+                ),
+                None => None,
+            };
             let tasks = service.tasks(&TasksQuery {
                 status,
                 blueprint,
+                version: None,
                 role,
+                assignee: if mine { Some(whoami(None)) } else { assignee },
                 run: None,
+                due_before,
+                q: search,
+                sort,
                 limit: Some(limit),
             })?;
             if json {
@@ -507,7 +582,75 @@ async fn inbox(project: &Project, c: InboxCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         InboxCommand::Decide(a) => decide(project, a).await,
+        InboxCommand::Claim { tasks, by } => {
+            claims(
+                project,
+                &tasks,
+                processops_api::ClaimRequest {
+                    by: whoami(by),
+                    force: false,
+                },
+                true,
+            )
+            .await
+        }
+        InboxCommand::Unclaim { tasks, by, force } => {
+            claims(
+                project,
+                &tasks,
+                processops_api::ClaimRequest {
+                    by: whoami(by),
+                    force,
+                },
+                false,
+            )
+            .await
+        }
     }
+}
+
+/// Claims are inbox bookkeeping, not run state: they go straight to the store, even while a
+/// server runs (SQLite serialises the two writers).
+async fn claims(
+    project: &Project,
+    tasks: &[String],
+    req: processops_api::ClaimRequest,
+    take: bool,
+) -> Result<ExitCode> {
+    let service = project.service().await?;
+    let mut failures = 0;
+    for t in tasks {
+        let id = service.resolve_task(t)?;
+        let result = if take {
+            service.claim(id, req.clone()).await
+        } else {
+            service.unclaim(id, req.clone()).await
+        };
+        match result {
+            Ok(task) => println!(
+                "{} task {} {}",
+                render::mark(true),
+                render::short(&id.to_string()),
+                task.claimed_by.map_or_else(
+                    || "is unclaimed".to_owned(),
+                    |by| format!("is claimed by {by}")
+                )
+            ),
+            Err(e) => {
+                failures += 1;
+                println!(
+                    "{} task {}: {e}",
+                    render::mark(false),
+                    render::short(&id.to_string())
+                );
+            }
+        }
+    }
+    Ok(if failures > 0 {
+        ExitCode::from(EXIT_PROBLEMS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn decide(project: &Project, a: DecideArgs) -> Result<ExitCode> {
@@ -531,11 +674,26 @@ async fn decide(project: &Project, a: DecideArgs) -> Result<ExitCode> {
     };
     let by = whoami(a.by.clone());
     let service = project.service().await?;
-    let ids = a
-        .tasks
-        .iter()
-        .map(|t| service.resolve_task(t))
-        .collect::<Result<Vec<_>, _>>()?;
+    let ids = if a.all {
+        let query = TasksQuery {
+            blueprint: a.blueprint.clone(),
+            role: a.role.clone(),
+            q: a.search.clone(),
+            limit: Some(1000),
+            ..TasksQuery::default()
+        };
+        let ids: Vec<_> = service.tasks(&query)?.into_iter().map(|t| t.id).collect();
+        if ids.is_empty() {
+            bail!("no pending task matches; see `processops inbox list`");
+        }
+        ids
+    } else {
+        a.tasks
+            .iter()
+            .map(|t| service.resolve_task(t))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    service.check_batch(&ids)?;
     let lock = project.lock()?;
     let mut failures = 0;
     let mut results = Vec::new();
@@ -693,6 +851,11 @@ pub async fn serve(project: &Project, a: &ServeArgs) -> Result<ExitCode> {
     let cancel = CancellationToken::new();
     let tick = Duration::from_millis(a.tick_ms.max(10));
     tokio::spawn(processops_engine::triggers::run_schedules(
+        engine.clone(),
+        cancel.clone(),
+        tick,
+    ));
+    tokio::spawn(processops_engine::triggers::run_timers(
         engine.clone(),
         cancel.clone(),
         tick,

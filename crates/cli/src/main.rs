@@ -2,6 +2,7 @@
 
 mod bench;
 mod commands;
+mod feedback;
 mod project;
 mod remote;
 mod render;

@@ -123,6 +123,7 @@ impl Project {
             providers,
             outputs_dir: self.outputs(),
         })?;
+        engine.set_directory(settings.directory());
         engine.record_versions().await?;
         Ok((engine, problems))
     }

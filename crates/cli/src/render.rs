@@ -27,11 +27,10 @@ fn time(ms: i64) -> String {
     )
 }
 
-/// "in 3h 20m" / "2h ago".
-pub fn relative(ms: i64) -> String {
-    let delta = ms - Utc::now().timestamp_millis();
-    let abs = delta.unsigned_abs() / 1000;
-    let text = if abs >= 86_400 {
+/// A duration in milliseconds as people say it: "3h 20m", "45s".
+pub fn span(ms: i64) -> String {
+    let abs = ms.unsigned_abs() / 1000;
+    if abs >= 86_400 {
         format!("{}d {}h", abs / 86_400, abs % 86_400 / 3600)
     } else if abs >= 3600 {
         format!("{}h {}m", abs / 3600, abs % 3600 / 60)
@@ -39,7 +38,13 @@ pub fn relative(ms: i64) -> String {
         format!("{}m", abs / 60)
     } else {
         format!("{abs}s")
-    };
+    }
+}
+
+/// "in 3h 20m" / "2h ago".
+pub fn relative(ms: i64) -> String {
+    let delta = ms - Utc::now().timestamp_millis();
+    let text = span(delta);
     if delta >= 0 {
         format!("in {text}")
     } else {
@@ -97,6 +102,12 @@ pub fn tasks(tasks: &[TaskSummary]) -> String {
             task.title.clone(),
             match &task.decision {
                 Some(d) => format!("{} by {}", d.action.as_str(), d.by),
+                None if task.attention => "NEEDS ATTENTION (SLA breached)".into(),
+                None if task.claimed_by.is_some() => format!(
+                    "claimed by {}",
+                    task.claimed_by.as_deref().unwrap_or_default()
+                ),
+                None if task.breached_at.is_some() => format!("{} (escalated on SLA)", task.status),
                 None => task.status.clone(),
             },
         ]);
@@ -182,9 +193,13 @@ pub fn task(d: &TaskDetail) -> String {
     }
     match &t.decision {
         Some(dec) => {
+            let latency = d
+                .decision_latency_ms
+                .map(|ms| format!(" after {}", crate::render::span(ms)))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "\n── Decision ──────────────────────────────────────\n{} by {}{}",
+                "\n── Decision ──────────────────────────────────────\n{} by {}{latency}{}",
                 dec.action.as_str(),
                 dec.by,
                 dec.reason
@@ -192,6 +207,9 @@ pub fn task(d: &TaskDetail) -> String {
                     .map(|r| format!(": {r}"))
                     .unwrap_or_default()
             );
+            if let Some(diff) = &d.diff {
+                let _ = writeln!(out, "{}", diff.trim_end());
+            }
         }
         None => {
             let _ = writeln!(

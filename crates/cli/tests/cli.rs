@@ -204,6 +204,21 @@ fn a_manager_works_the_inbox_in_process() {
     let written =
         std::fs::read_to_string(dir.path().join(format!("outputs/notes/{run_id}.md"))).unwrap();
     assert_eq!(written, "Final notes, edited by hand");
+    let decided = json(&processops(
+        dir.path(),
+        &["inbox", "show", &second, "--json"],
+    ));
+    let diff = decided["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("+Final notes, edited by hand") && diff.lines().any(|l| l.starts_with('-')),
+        "{diff}"
+    );
+    assert!(decided["decision_latency_ms"].as_i64().unwrap() >= 0);
+    let shown = stdout(&processops(dir.path(), &["inbox", "show", &second]));
+    assert!(
+        shown.contains("edit by dana after") && shown.contains("+Final notes, edited by hand"),
+        "{shown}"
+    );
     let timeline = stdout(&processops(dir.path(), &["runs", "show", &run_id]));
     for expected in [
         "draft (pass 2)",
@@ -354,4 +369,182 @@ fn escalation_walks_the_chain_then_says_there_is_nowhere_left() {
     // The vp can still decide it.
     let out = processops(dir.path(), &["inbox", "decide", &task, "--approve"]);
     assert!(out.status.success(), "{}", stdout(&out));
+}
+
+#[test]
+fn managers_find_tasks_by_words_and_claim_them() {
+    let dir = project();
+    let payload = dir.path().join("p.json");
+    for topic in ["Q3 planning", "launch party"] {
+        std::fs::write(&payload, format!(r#"{{"topic": "{topic}"}}"#)).unwrap();
+        json(&processops(
+            dir.path(),
+            &["run", "notes", "-p", payload.to_str().unwrap(), "--json"],
+        ));
+    }
+    let found = json(&processops(
+        dir.path(),
+        &["inbox", "list", "--search", "launch party", "--json"],
+    ));
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert!(found[0]["draft"].as_str().unwrap().contains("launch party"));
+    let task = found[0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        json(&processops(
+            dir.path(),
+            &["inbox", "list", "--search", "budget", "--json"]
+        ))
+        .as_array()
+        .unwrap()
+        .is_empty()
+    );
+
+    let out = processops(dir.path(), &["inbox", "claim", &task]);
+    assert!(
+        stdout(&out).contains("is claimed by dana"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        json(&processops(
+            dir.path(),
+            &["inbox", "list", "--mine", "--json"]
+        ))
+        .as_array()
+        .unwrap()
+        .len(),
+        1
+    );
+    let out = processops(
+        dir.path(),
+        &["inbox", "decide", &task, "--approve", "--by", "bo"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("claimed by dana"), "{}", stdout(&out));
+    let out = processops(dir.path(), &["inbox", "decide", &task, "--approve"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+}
+
+#[test]
+fn only_people_with_the_tasks_role_may_decide_it() {
+    let dir = project();
+    std::fs::write(
+        dir.path().join("processops.toml"),
+        "[providers.default]\nkind = \"scripted\"\n\n[users.dana]\nroles = [\"lead\"]\n\n[users.grace]\nroles = [\"evaluator\"]\n",
+    )
+    .unwrap();
+    let payload = dir.path().join("p.json");
+    std::fs::write(&payload, r#"{"topic": "hiring"}"#).unwrap();
+    json(&processops(
+        dir.path(),
+        &["run", "notes", "-p", payload.to_str().unwrap(), "--json"],
+    ));
+    let task = json(&processops(dir.path(), &["inbox", "list", "--json"]))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let out = processops(
+        dir.path(),
+        &["inbox", "decide", &task, "--approve", "--by", "grace"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("`grace` cannot decide this task: it is assigned to role `lead` (`grace` has: evaluator)"), "{}", stdout(&out));
+    let out = processops(
+        dir.path(),
+        &["inbox", "decide", &task, "--approve", "--by", "mallory"],
+    );
+    assert!(
+        stdout(&out).contains("`mallory` is not a known user"),
+        "{}",
+        stdout(&out)
+    );
+    let out = processops(dir.path(), &["inbox", "decide", &task, "--approve"]);
+    assert!(out.status.success(), "dana holds `lead`: {}", stdout(&out));
+
+    // Tagging needs the evaluator role.
+    let run = json(&processops(dir.path(), &["runs", "list", "--json"]))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let output = format!("{}:draft", &run[run.len() - 8..]);
+    let out = processops(
+        dir.path(),
+        &["tag", "add", &output, "tone", "--by", "grace"],
+    );
+    assert!(
+        out.status.success(),
+        "grace is an evaluator: {}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = processops(dir.path(), &["tag", "add", &output, "tone", "--by", "dana"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        err.contains("`dana` cannot tag outputs: that needs the `evaluator` role"),
+        "{err}"
+    );
+}
+
+#[test]
+fn batches_decide_tasks_that_share_one_review_policy() {
+    let dir = project();
+    std::fs::write(
+        dir.path().join("blueprints/minutes.yaml"),
+        BLUEPRINT.replace("id: notes", "id: minutes"),
+    )
+    .unwrap();
+    let payload = dir.path().join("p.json");
+    std::fs::write(&payload, r#"{"topic": "weekly sync"}"#).unwrap();
+    for blueprint in ["notes", "notes", "notes", "minutes"] {
+        json(&processops(
+            dir.path(),
+            &["run", blueprint, "-p", payload.to_str().unwrap(), "--json"],
+        ));
+    }
+    // Mixing two processes in one batch is refused, and nothing is decided.
+    let out = processops(dir.path(), &["inbox", "decide", "--all", "--approve"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a batch must share one review policy")
+            && err.contains("3 × notes/review")
+            && err.contains("1 × minutes/review"),
+        "{err}"
+    );
+    assert_eq!(
+        json(&processops(dir.path(), &["inbox", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+
+    let out = processops(
+        dir.path(),
+        &[
+            "inbox",
+            "decide",
+            "--all",
+            "--blueprint",
+            "notes",
+            "--approve",
+        ],
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(
+        stdout(&out).matches("(approve) → run").count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
+    let left = json(&processops(dir.path(), &["inbox", "list", "--json"]));
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["blueprint"], "minutes");
+    let runs = json(&processops(
+        dir.path(),
+        &["runs", "list", "--status", "completed", "--json"],
+    ));
+    assert_eq!(runs.as_array().unwrap().len(), 3);
 }

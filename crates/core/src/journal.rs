@@ -53,12 +53,21 @@ pub enum Event {
     },
     /// A review checkpoint put a task in the inbox.
     TaskCreated { task: Task },
-    /// A task moved to another role of its escalation chain.
+    /// A task moved to another role of its escalation chain (with a fresh due time when the
+    /// move came from a breached SLA).
     TaskEscalated {
         task: Uuid,
         role: String,
         by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due_at: Option<i64>,
     },
+    /// The reminder before a task's SLA runs out was sent.
+    TaskReminded { task: Uuid },
+    /// A task's SLA ran out; `action` is what the review's policy did about it.
+    TaskBreached { task: Uuid, action: String },
+    /// One approval towards a task's quorum; the task stays open until enough arrive.
+    VoteRecorded { task: Uuid, decision: Decision },
     /// A human (or a policy) decided a task.
     DecisionRecorded { task: Uuid, decision: Decision },
     /// Someone asked a failed run to try its failed steps again.
@@ -81,6 +90,9 @@ impl Event {
             Self::VisitLimitReached { .. } => "visit_limit_reached",
             Self::TaskCreated { .. } => "task_created",
             Self::TaskEscalated { .. } => "task_escalated",
+            Self::TaskReminded { .. } => "task_reminded",
+            Self::TaskBreached { .. } => "task_breached",
+            Self::VoteRecorded { .. } => "vote_recorded",
             Self::DecisionRecorded { .. } => "decision_recorded",
             Self::RunRetried { .. } => "run_retried",
             Self::RunFinished { .. } => "run_finished",
@@ -157,8 +169,44 @@ pub struct Task {
     /// Unix milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<i64>,
+    /// When to remind the assignees (Unix milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_at: Option<i64>,
     /// The context that produced the draft: trigger payload, retrieved passages, prompt and model.
     pub context: Value,
+    /// Who may decide, beyond the role: quorum and separation of duties.
+    #[serde(default, skip_serializing_if = "TaskPolicy::is_default")]
+    pub policy: TaskPolicy,
+}
+
+/// Decision rules a review puts on its task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskPolicy {
+    /// Approvals needed from different people; any rejection rejects.
+    #[serde(default = "one")]
+    pub approvals: u32,
+    /// People who may not decide this task (separation of duties).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for TaskPolicy {
+    fn default() -> Self {
+        Self {
+            approvals: 1,
+            excluded: Vec::new(),
+        }
+    }
+}
+
+impl TaskPolicy {
+    pub fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// What an approver can do with a task.
@@ -208,4 +256,14 @@ pub struct Decision {
     /// Why (required for `reject`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// A unified diff from a draft to its edited text, line by line, for the decision record and
+/// the inbox's edit view.
+pub fn edit_diff(draft: &str, edited: &str) -> String {
+    similar::TextDiff::from_lines(draft, edited)
+        .unified_diff()
+        .context_radius(2)
+        .header("draft", "edited")
+        .to_string()
 }

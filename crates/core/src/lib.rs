@@ -4,10 +4,13 @@
 
 pub mod blueprint;
 pub mod diagnostic;
+pub mod feedback;
 pub mod schedule;
 pub mod template;
 
 pub use diagnostic::{Diagnostic, Severity};
+pub mod identity;
 pub mod journal;
 pub mod run;
+pub mod sla;
 pub mod timeline;

@@ -237,7 +237,9 @@ impl RunState {
                     a.task = Some(task.clone());
                 }
             }
-            Event::TaskEscalated { task, role, .. } => {
+            Event::TaskEscalated {
+                task, role, due_at, ..
+            } => {
                 if let Some(t) = self
                     .active
                     .values_mut()
@@ -248,8 +250,16 @@ impl RunState {
                     if let Some(pos) = t.escalation.iter().position(|r| r == role) {
                         t.escalation.drain(..=pos);
                     }
+                    if due_at.is_some() {
+                        t.due_at = *due_at;
+                        t.remind_at = None;
+                    }
                 }
             }
+            // Timers change who is told and when, not what the run does next.
+            Event::TaskReminded { .. }
+            | Event::TaskBreached { .. }
+            | Event::VoteRecorded { .. } => {}
             Event::DecisionRecorded { task, decision } => {
                 if let Some(a) = self
                     .active

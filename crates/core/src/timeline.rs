@@ -117,7 +117,9 @@ pub fn build<'a>(entries: impl IntoIterator<Item = (i64, &'a Event)>) -> Vec<Tim
                 steps[i].status = StepStatus::Waiting;
                 steps[i].task = Some(task.clone());
             }
-            Event::TaskEscalated { task, role, .. } => {
+            Event::TaskEscalated {
+                task, role, due_at, ..
+            } => {
                 if let Some(t) = steps
                     .iter_mut()
                     .rev()
@@ -125,6 +127,9 @@ pub fn build<'a>(entries: impl IntoIterator<Item = (i64, &'a Event)>) -> Vec<Tim
                     .find(|t| t.id == *task)
                 {
                     t.role.clone_from(role);
+                    if due_at.is_some() {
+                        t.due_at = *due_at;
+                    }
                 }
             }
             Event::DecisionRecorded { task, decision } => {
@@ -136,7 +141,19 @@ pub fn build<'a>(entries: impl IntoIterator<Item = (i64, &'a Event)>) -> Vec<Tim
                     s.decision = Some(decision.clone());
                 }
             }
-            Event::RunStarted { .. } | Event::RunRetried { .. } => {}
+            Event::RunStarted { .. }
+            | Event::RunRetried { .. }
+            | Event::TaskReminded { .. }
+            | Event::VoteRecorded { .. } => {}
+            Event::TaskBreached { task, action } => {
+                if let Some(s) = steps
+                    .iter_mut()
+                    .rev()
+                    .find(|s| s.task.as_ref().is_some_and(|t| t.id == *task))
+                {
+                    s.error = Some(format!("SLA breached: {action}"));
+                }
+            }
             Event::RunFinished { status, .. } => {
                 if *status == FinalStatus::Failed {
                     for s in steps

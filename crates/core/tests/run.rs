@@ -386,7 +386,9 @@ impl Driver {
             escalation,
             reasons: Vec::new(),
             due_at: None,
+            remind_at: None,
             context: Value::Null,
+            policy: Default::default(),
         }
     }
 
@@ -711,6 +713,7 @@ fn task_escalation_moves_the_task_along_its_chain() {
             task: id,
             role: role.into(),
             by: "sla".into(),
+            due_at: None,
         });
         let task = driver.state.open_tasks().next().unwrap();
         assert_eq!(
@@ -889,7 +892,9 @@ fn crash_recovery_reruns_started_steps_and_never_finished_ones() {
         escalation: vec![],
         reasons: vec![],
         due_at: None,
+        remind_at: None,
         context: Value::Null,
+        policy: Default::default(),
     };
     let cases: Vec<(&str, Vec<Event>, Plan)> = vec![
         (

@@ -193,6 +193,12 @@ fn node_templates(node: &Node) -> Vec<(String, &str)> {
         }
         Node::Review(n) => {
             out.push(("draft".into(), &n.draft));
+            out.extend(
+                n.not_by
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (format!("not_by.{i}"), t.as_str())),
+            );
             if let Some(t) = &n.task_title {
                 out.push(("task_title".into(), t));
             }

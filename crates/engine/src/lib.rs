@@ -56,6 +56,8 @@ pub enum EngineError {
     #[error("{0}")]
     InvalidDecision(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     Io(String),
     #[error("internal engine error: {0}")]
     Internal(String),
@@ -109,6 +111,8 @@ pub(crate) struct Inner {
     pub(crate) drivers: Mutex<HashMap<Uuid, DriverHandle>>,
     /// Signalled whenever a driver stops (the run finished or parked).
     pub(crate) settled: Notify,
+    /// Who may decide what (empty: a single-user installation).
+    pub(crate) directory: std::sync::RwLock<processops_core::identity::Directory>,
 }
 
 impl Engine {
@@ -129,8 +133,16 @@ impl Engine {
                 http,
                 drivers: Mutex::new(HashMap::new()),
                 settled: Notify::new(),
+                directory: std::sync::RwLock::default(),
             }),
         })
+    }
+
+    /// Set who may decide what; without it every decision is allowed (single user).
+    pub fn set_directory(&self, directory: processops_core::identity::Directory) {
+        if let Ok(mut d) = self.inner.directory.write() {
+            *d = directory;
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -266,12 +278,13 @@ impl Engine {
                 "a decision needs the name of who decides".into(),
             ));
         }
+        let row = self
+            .inner
+            .store
+            .task(task_id)?
+            .ok_or_else(|| StoreError::TaskNotFound(task_id.to_string()))?;
+        self.check_permission(&row, &decision.by)?;
         if decision.action == Action::Escalate {
-            let row = self
-                .inner
-                .store
-                .task(task_id)?
-                .ok_or_else(|| StoreError::TaskNotFound(task_id.to_string()))?;
             let compiled = self.version(&row.version)?;
             let has_edge = match compiled.blueprint.node(&row.task.node) {
                 Some(processops_core::blueprint::Node::Review(r)) => !r.on.escalated.is_empty(),
@@ -292,7 +305,7 @@ impl Engine {
                 let run = self
                     .inner
                     .store
-                    .escalate(task_id, next_role.clone(), decision.by.clone())
+                    .escalate(task_id, next_role.clone(), decision.by.clone(), None)
                     .await?;
                 self.wake(
                     run,
@@ -300,9 +313,37 @@ impl Engine {
                         task: task_id,
                         role: next_role,
                         by: decision.by,
+                        due_at: None,
                     }),
                 );
                 return Ok(run);
+            }
+        }
+        let needed = row.task.policy.approvals;
+        if needed > 1 {
+            match decision.action {
+                Action::Edit => {
+                    return Err(EngineError::InvalidDecision(format!(
+                        "this task needs {needed} approvals, so it cannot be edited by one person; approve it, or reject it with the changes you want"
+                    )));
+                }
+                Action::Approve => {
+                    return match self.inner.store.vote(task_id, decision, needed).await? {
+                        processops_store::Vote::Counted { run, .. } => Ok(run),
+                        processops_store::Vote::Decided { run, decision } => {
+                            self.wake(
+                                run,
+                                Some(Event::DecisionRecorded {
+                                    task: task_id,
+                                    decision,
+                                }),
+                            );
+                            Ok(run)
+                        }
+                    };
+                }
+                // Any rejection rejects; escalation was handled above.
+                Action::Reject | Action::Escalate => {}
             }
         }
         let run = self.inner.store.decide(task_id, decision.clone()).await?;
@@ -314,6 +355,41 @@ impl Engine {
             }),
         );
         Ok(run)
+    }
+
+    /// Refuse `user` unless they hold `role` (always allowed in a single-user installation).
+    pub fn check_role(&self, user: &str, role: &str, doing: &str) -> Result<(), EngineError> {
+        let directory = self
+            .inner
+            .directory
+            .read()
+            .map_err(|_| EngineError::Internal("directory lock poisoned".into()))?;
+        directory
+            .check_role(user, role, doing)
+            .map_err(EngineError::Forbidden)
+    }
+
+    /// Refuse a decision by someone who holds neither the task's role nor its named users,
+    /// or whom the review excludes (separation of duties).
+    fn check_permission(
+        &self,
+        row: &processops_store::TaskRow,
+        by: &str,
+    ) -> Result<(), EngineError> {
+        if row.task.policy.excluded.iter().any(|x| x == by) {
+            return Err(EngineError::Forbidden(format!(
+                "`{by}` may not decide this task: the review keeps it from the people it names (its requester, or an earlier approver of this run)"
+            )));
+        }
+        let directory = self
+            .inner
+            .directory
+            .read()
+            .map_err(|_| EngineError::Internal("directory lock poisoned".into()))?
+            .clone();
+        directory
+            .check_decide(by, &row.task.role, &row.task.users)
+            .map_err(EngineError::Forbidden)
     }
 
     /// Try a run's failed steps again.

@@ -206,11 +206,12 @@ pub(crate) fn start_review(
             r.title.as_deref().unwrap_or(&r.id)
         ),
     };
-    let due_at = r
-        .sla
-        .as_deref()
-        .and_then(|s| processops_core::blueprint::parse_duration(s).ok())
-        .map(|d| processops_store::now_ms() + d.num_milliseconds());
+    let due_at = sla_due(r, processops_store::now_ms());
+    let remind_at = due_at.and_then(|due| {
+        let before =
+            processops_core::blueprint::parse_duration(r.remind_before.as_deref()?).ok()?;
+        Some(due - before.num_milliseconds())
+    });
     // The context a manager needs to judge the draft: what triggered the run and what every
     // earlier step produced (retrieved passages, prompts, models).
     let context = json!({
@@ -218,6 +219,38 @@ pub(crate) fn start_review(
         "steps": state.outputs,
         "path": if escalate { "escalate" } else { "review" },
     });
+    let mut excluded = Vec::new();
+    for i in 0..r.not_by.len() {
+        let name = compiled.render(&r.id, &format!("not_by.{i}"), ctx)?;
+        if !name.trim().is_empty() {
+            excluded.push(name.trim().to_owned());
+        }
+    }
+    if r.distinct_approvers {
+        // Everyone who decided another review of this run (a quorum's approvers are joined by " + ").
+        for node in &compiled.blueprint.nodes {
+            if let Node::Review(other) = node
+                && other.id != r.id
+                && let Some(by) = state
+                    .outputs
+                    .get(&other.id)
+                    .and_then(|o| o.get("by"))
+                    .and_then(Value::as_str)
+            {
+                excluded.extend(
+                    by.split(" + ")
+                        .filter(|b| *b != "policy" && *b != "sla")
+                        .map(ToOwned::to_owned),
+                );
+            }
+        }
+    }
+    excluded.sort();
+    excluded.dedup();
+    let policy = processops_core::journal::TaskPolicy {
+        approvals: r.quorum.unwrap_or(1).max(1),
+        excluded,
+    };
     Ok(ReviewStart::Task(Task {
         id: Uuid::now_v7(),
         node: r.id.clone(),
@@ -229,8 +262,22 @@ pub(crate) fn start_review(
         escalation,
         reasons: r.reasons.clone(),
         due_at,
+        remind_at,
+        policy,
         context,
     }))
+}
+
+/// When a review's task is due if its SLA starts at `from` (Unix ms), counting working hours
+/// when the review has a calendar.
+pub(crate) fn sla_due(r: &ReviewNode, from: i64) -> Option<i64> {
+    let sla = processops_core::blueprint::parse_duration(r.sla.as_deref()?).ok()?;
+    let calendar = r
+        .working_hours
+        .as_ref()
+        .and_then(|w| processops_core::sla::Calendar::parse(w).ok());
+    let start = chrono::DateTime::from_timestamp_millis(from)?;
+    Some(processops_core::sla::due_at(start, sla, calendar.as_ref()).timestamp_millis())
 }
 
 /// Finish a review from its decision.

@@ -17,6 +17,19 @@ use crate::EngineError;
 pub struct Settings {
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,
+    /// People and their roles; decisions are checked against them. Without any, the
+    /// installation is single-user and every decision is allowed.
+    #[serde(default)]
+    pub users: BTreeMap<String, UserSettings>,
+}
+
+/// One person of the local directory.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSettings {
+    /// Roles, e.g. `["hr-manager", "evaluator"]`.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// One provider.
@@ -61,6 +74,16 @@ impl Settings {
             }
         };
         toml::from_str(&text).map_err(|e| EngineError::Io(format!("{}: {e}", path.display())))
+    }
+
+    /// The local directory of users and roles.
+    pub fn directory(&self) -> processops_core::identity::Directory {
+        processops_core::identity::Directory::new(
+            self.users
+                .iter()
+                .map(|(name, u)| (name.clone(), u.roles.clone()))
+                .collect(),
+        )
     }
 
     /// Build the providers. A key variable that is not set is an error naming it. Scripted

@@ -300,3 +300,112 @@ fn set_aside(dir: &Path, path: &Path, name: &str, folder: &str, error: Option<&s
         let _ = std::fs::write(target.with_extension("error.txt"), format!("{error}\n"));
     }
 }
+
+/// What a timer did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimerFired {
+    pub task: uuid::Uuid,
+    pub run: uuid::Uuid,
+    /// `reminded`, `escalated to <role>`, `approve by policy`, `reject by policy`, `needs attention`.
+    pub what: String,
+}
+
+/// Fire reminders and SLA breaches due by `now` until cancelled. Timers live in the store, so
+/// one that came due while the engine was down fires once when it starts.
+pub async fn run_timers(engine: Engine, cancel: CancellationToken, tick: Duration) {
+    loop {
+        if let Err(e) = fire_due_timers(&engine, Utc::now()).await {
+            tracing::warn!(error = %e, "timer check failed; retrying");
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(tick) => {}
+        }
+    }
+}
+
+/// One pass over due reminders and breaches. Each fires once: the store marks it in the same
+/// commit as its event, so a second pass (or a second engine) finds nothing to do.
+pub async fn fire_due_timers(
+    engine: &Engine,
+    now: DateTime<Utc>,
+) -> Result<Vec<TimerFired>, EngineError> {
+    use processops_core::blueprint::{BreachAction, Node};
+    use processops_core::journal::{Action, Decision};
+    use processops_store::{Breach, TimerKind};
+
+    let now_ms = now.timestamp_millis();
+    let mut fired = Vec::new();
+    for (kind, row) in engine.store().due_timers(now_ms, 500)? {
+        match kind {
+            TimerKind::Remind => {
+                if let Some(run) = engine.store().remind(row.id, now_ms).await? {
+                    tracing::info!(task = %row.id, role = %row.task.role, "SLA reminder");
+                    fired.push(TimerFired {
+                        task: row.id,
+                        run,
+                        what: "reminded".into(),
+                    });
+                }
+            }
+            TimerKind::Breach => {
+                let compiled = engine.version(&row.version)?;
+                let Some(Node::Review(review)) = compiled.blueprint.node(&row.task.node) else {
+                    continue;
+                };
+                let chain = &row.task.escalation;
+                let rest = chain
+                    .iter()
+                    .position(|r| *r == row.task.role)
+                    .map_or(&chain[..], |i| &chain[i + 1..]);
+                let action = review.on_breach.unwrap_or(if rest.is_empty() {
+                    BreachAction::Attention
+                } else {
+                    BreachAction::Escalate
+                });
+                let breach = match action {
+                    BreachAction::Escalate => {
+                        match (rest.first(), crate::nodes::sla_due(review, now_ms)) {
+                            (Some(role), Some(due_at)) => Breach::Escalate {
+                                role: role.clone(),
+                                due_at,
+                            },
+                            // The chain is used up: a person must look at it.
+                            _ => Breach::Attention,
+                        }
+                    }
+                    BreachAction::Approve => Breach::Decide(Decision {
+                        action: Action::Approve,
+                        by: "sla".into(),
+                        text: None,
+                        reason: Some("SLA breached".into()),
+                    }),
+                    BreachAction::Reject => Breach::Decide(Decision {
+                        action: Action::Reject,
+                        by: "sla".into(),
+                        text: None,
+                        reason: Some("SLA breached".into()),
+                    }),
+                    BreachAction::Attention => Breach::Attention,
+                };
+                let what = match &breach {
+                    Breach::Escalate { role, .. } => format!("escalated to {role}"),
+                    Breach::Decide(d) => format!("{} by policy", d.action.as_str()),
+                    Breach::Attention => "needs attention".into(),
+                };
+                if let Some((run, event)) = engine.store().breach(row.id, now_ms, breach).await? {
+                    tracing::warn!(task = %row.id, %what, "SLA breached");
+                    if let Some(event) = event {
+                        engine.wake(run, Some(event));
+                    }
+                    fired.push(TimerFired {
+                        task: row.id,
+                        run,
+                        what,
+                    });
+                }
+            }
+        }
+    }
+    Ok(fired)
+}

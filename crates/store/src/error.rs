@@ -32,6 +32,14 @@ pub enum StoreError {
         by: String,
         action: String,
     },
+    #[error(
+        "task {task} is claimed by {by}; ask them, or take it over with `inbox unclaim --force`"
+    )]
+    Claimed { task: String, by: String },
+    #[error(
+        "{by} has already approved task {task}; a quorum needs approvals from different people"
+    )]
+    AlreadyVoted { task: String, by: String },
     #[error("the store's writer has stopped; restart ProcessOps")]
     WriterGone,
     #[error("internal store error: {0}")]

@@ -91,14 +91,23 @@ impl Store {
 
 /// Turn free text into an FTS5 query of OR-ed quoted terms, so user text can never be
 /// FTS5 syntax (a stray `"` or `NEAR(` in a payload must not break retrieval).
-fn to_fts_query(text: &str) -> Option<String> {
+pub(crate) fn to_fts_query(text: &str) -> Option<String> {
+    fts_terms(text, " OR ")
+}
+
+/// Like [`to_fts_query`], but every word must be present (for filtering, not ranking).
+pub(crate) fn to_fts_all_words(text: &str) -> Option<String> {
+    fts_terms(text, " AND ")
+}
+
+fn fts_terms(text: &str, joiner: &str) -> Option<String> {
     let terms: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| t.chars().count() > 1)
         .take(32)
         .map(|t| format!("\"{}\"", t.to_lowercase()))
         .collect();
-    (!terms.is_empty()).then(|| terms.join(" OR "))
+    (!terms.is_empty()).then(|| terms.join(joiner))
 }
 
 /// A stable content fingerprint for de-duplicating ingests (not security-relevant).

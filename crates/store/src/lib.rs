@@ -7,6 +7,7 @@
 //! (WAL lets them run beside the writer).
 
 mod error;
+mod feedback;
 mod knowledge;
 mod migrate;
 mod runs;
@@ -21,9 +22,12 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 pub use error::{Result, StoreError};
+pub use feedback::{
+    FeedbackFilter, FinishedStep, NoteChange, NoteRow, OutputQuery, OutputRow, TagChange, TagRow,
+};
 pub use knowledge::Passage;
 pub use runs::{JournalEntry, NewRun, RunFilter, RunRow, RunStatus, StartOutcome};
-pub use tasks::{TaskFilter, TaskRow, TaskStatus};
+pub use tasks::{Breach, TaskFilter, TaskRow, TaskSort, TaskStatus, TimerKind, Timers, Vote};
 pub use versions::VersionRow;
 
 /// What a committed write survives.

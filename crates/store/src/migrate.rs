@@ -8,7 +8,11 @@ use crate::{Result, StoreError};
 
 /// Migrations in order; the index + 1 is the schema version it produces. Never edit one
 /// that has shipped: add a new file.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_feedback.sql"),
+    include_str!("../migrations/0003_inbox.sql"),
+];
 
 pub(crate) fn run(conn: &mut Connection, path: &Path) -> Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -55,7 +55,9 @@ async fn run_with_task(store: &Store) -> (Uuid, Uuid) {
         escalation: vec!["director".into()],
         reasons: vec![],
         due_at: None,
+        remind_at: None,
         context: json!({}),
+        policy: Default::default(),
     };
     let id = task.id;
     store
@@ -127,7 +129,7 @@ async fn escalation_moves_the_task_and_is_refused_once_decided() {
     let (_dir, store) = store();
     let (_, task) = run_with_task(&store).await;
     store
-        .escalate(task, "director".into(), "ana".into())
+        .escalate(task, "director".into(), "ana".into(), None)
         .await
         .unwrap();
     assert_eq!(store.task(task).unwrap().unwrap().task.role, "director");
@@ -146,7 +148,7 @@ async fn escalation_moves_the_task_and_is_refused_once_decided() {
         .await
         .unwrap();
     let err = store
-        .escalate(task, "cfo".into(), "ana".into())
+        .escalate(task, "cfo".into(), "ana".into(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::AlreadyDecided { .. }), "{err}");
@@ -322,4 +324,55 @@ async fn knowledge_search_ranks_and_survives_hostile_queries() {
     for hostile in ["\"", "NEAR(", "*", "a AND OR", "'; DROP TABLE passages; --"] {
         store.search("hr", hostile, 5).unwrap();
     }
+}
+
+#[tokio::test]
+async fn the_inbox_filters_by_words_in_drafts_and_by_claim() {
+    let (_dir, store) = store();
+    let (_, task) = run_with_task(&store).await;
+    let found = |text: &str| {
+        store
+            .list_tasks(&TaskFilter {
+                text: Some(text.into()),
+                ..TaskFilter::default()
+            })
+            .unwrap()
+            .len()
+    };
+    assert_eq!(found("draft"), 1);
+    assert_eq!(found("Check draft"), 1, "every word must match");
+    assert_eq!(found("draft missing"), 0);
+    assert_eq!(found("\" OR *"), 0, "search text is never FTS syntax");
+
+    store.claim(task, "ana".into()).await.unwrap();
+    store.claim(task, "ana".into()).await.unwrap();
+    let err = store.claim(task, "bo".into()).await.unwrap_err();
+    assert!(err.to_string().contains("claimed by ana"), "{err}");
+    assert_eq!(
+        store
+            .list_tasks(&TaskFilter {
+                assignee: Some("ana".into()),
+                ..TaskFilter::default()
+            })
+            .unwrap()
+            .len(),
+        1
+    );
+    // Someone else cannot decide a claimed task; the holder can.
+    let err = store
+        .decide(task, decision(Action::Approve, "bo"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Claimed { ref by, .. } if by == "ana"),
+        "{err}"
+    );
+    assert!(store.unclaim(task, "bo".into(), false).await.is_err());
+    store.unclaim(task, "bo".into(), true).await.unwrap();
+    store
+        .decide(task, decision(Action::Approve, "bo"))
+        .await
+        .unwrap();
+    let err = store.claim(task, "ana".into()).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyDecided { .. }), "{err}");
 }

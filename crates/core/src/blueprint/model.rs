@@ -469,9 +469,33 @@ node_struct!(
         /// Roles to escalate to, in order.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub escalation: Vec<String>,
-        /// Time to decide, e.g. `4h`, `2d`, `30m`.
+        /// Time to decide, e.g. `4h`, `2d`, `30m` (counted in `working_hours` when set).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub sla: Option<String>,
+        /// Remind the assignees this long before the SLA runs out, e.g. `1h`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub remind_before: Option<String>,
+        /// What happens when the SLA runs out: escalate to the next role of `escalation`
+        /// (the default when there is a chain), approve or reject by policy, or flag the task
+        /// as needing attention (the default without a chain, and when the chain is used up).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub on_breach: Option<BreachAction>,
+        /// Count the SLA in working time only, so a Friday-evening task does not breach over
+        /// the weekend.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub working_hours: Option<WorkingHours>,
+        /// Approvals needed from different people (n of the role's members); any rejection
+        /// rejects. With a quorum, approvers approve or reject; edits go through a revise loop.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub quorum: Option<u32>,
+        /// People who may not decide (templates), e.g. `"{{ trigger.requested_by }}"`, so
+        /// nobody approves their own request.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub not_by: Vec<String>,
+        /// Whoever decided an earlier review of the same run may not decide this one (a
+        /// second pair of eyes).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub distinct_approvers: bool,
         /// Reasons an approver can pick when rejecting.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub reasons: Vec<String>,
@@ -479,6 +503,57 @@ node_struct!(
         pub on: ReviewEdges,
     }
 );
+
+/// What a breached SLA does to its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreachAction {
+    /// Move the task to the next role of the escalation chain, with a fresh SLA.
+    Escalate,
+    /// Approve the draft as it is (recorded as decided by `sla`).
+    Approve,
+    /// Reject it (recorded as decided by `sla`, with the reason "SLA breached").
+    Reject,
+    /// Keep it in the inbox, flagged as needing attention.
+    Attention,
+}
+
+/// A working-hours calendar for SLAs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkingHours {
+    /// Working days, e.g. `[mon, tue, wed, thu, fri]` (the default).
+    #[serde(default = "default_days")]
+    pub days: Vec<String>,
+    /// Start of the working day, `HH:MM` (default `09:00`).
+    #[serde(default = "default_start")]
+    pub start: String,
+    /// End of the working day, `HH:MM` (default `17:00`).
+    #[serde(default = "default_end")]
+    pub end: String,
+    /// Offset of the team's local time from UTC, e.g. `+01:00` (default `+00:00`).
+    #[serde(default = "default_offset")]
+    pub utc_offset: String,
+}
+
+fn default_days() -> Vec<String> {
+    ["mon", "tue", "wed", "thu", "fri"]
+        .iter()
+        .map(|d| (*d).to_owned())
+        .collect()
+}
+
+fn default_start() -> String {
+    "09:00".into()
+}
+
+fn default_end() -> String {
+    "17:00".into()
+}
+
+fn default_offset() -> String {
+    "+00:00".into()
+}
 
 /// Labelled edges out of a `review` node.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

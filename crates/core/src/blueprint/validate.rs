@@ -457,6 +457,21 @@ fn check_node(i: usize, node: &Node, bp: &Blueprint, ctx: &Context<'_>, out: &mu
         }
         Node::Review(n) => {
             templates.push((format!("{base}/draft"), &n.draft));
+            for (j, t) in n.not_by.iter().enumerate() {
+                templates.push((format!("{base}/not_by/{j}"), t));
+            }
+            if n.quorum.is_some_and(|q| q == 0 || q > 50) {
+                out.push(
+                    Diagnostic::error(
+                        "schema",
+                        format!("{base}/quorum"),
+                        "a quorum must be between 1 and 50 approvals",
+                    )
+                    .help(
+                        "set `quorum:` to how many different people must approve, e.g. `quorum: 2`",
+                    ),
+                );
+            }
             if let Some(t) = &n.task_title {
                 templates.push((format!("{base}/task_title"), t));
             }
@@ -494,6 +509,7 @@ fn check_node(i: usize, node: &Node, bp: &Blueprint, ctx: &Context<'_>, out: &mu
                         .help("write a number and a unit: `30m`, `4h`, `2d` or `1w`"),
                 );
             }
+            check_sla_policy(n, &base, out);
             if n.on.approved.is_empty() && n.on.rejected.is_empty() && n.on.escalated.is_empty() {
                 out.push(
                     Diagnostic::warning(
@@ -787,5 +803,58 @@ fn check_graph(bp: &Blueprint, ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 bp.nodes[*suggest].id()
             )),
         );
+    }
+}
+
+/// Reminders, breach actions and calendars of a review's SLA.
+fn check_sla_policy(n: &super::model::ReviewNode, base: &str, out: &mut Vec<Diagnostic>) {
+    let sla = n.sla.as_deref().and_then(|s| super::parse_duration(s).ok());
+    for (field, set) in [
+        ("remind_before", n.remind_before.is_some()),
+        ("on_breach", n.on_breach.is_some()),
+        ("working_hours", n.working_hours.is_some()),
+    ] {
+        if set && n.sla.is_none() {
+            out.push(
+                Diagnostic::error(
+                    "schema",
+                    format!("{base}/{field}"),
+                    format!("`{field}` needs an `sla`"),
+                )
+                .help("add `sla:` with the time allowed to decide, e.g. `sla: 1d`"),
+            );
+        }
+    }
+    if let Some(remind) = &n.remind_before {
+        match super::parse_duration(remind) {
+            Err(err) => out.push(
+                Diagnostic::error("invalid-duration", format!("{base}/remind_before"), err)
+                    .help("write a number and a unit: `30m`, `4h`, `2d` or `1w`"),
+            ),
+            Ok(r) if sla.is_some_and(|s| r >= s) => out.push(
+                Diagnostic::error(
+                    "invalid-duration",
+                    format!("{base}/remind_before"),
+                    format!("the reminder ({remind}) would come before the task exists"),
+                )
+                .help("remind less long before the deadline than the whole SLA"),
+            ),
+            Ok(_) => {}
+        }
+    }
+    if n.on_breach == Some(super::model::BreachAction::Escalate) && n.escalation.is_empty() {
+        out.push(
+            Diagnostic::error(
+                "schema",
+                format!("{base}/on_breach"),
+                "`on_breach: escalate` needs an escalation chain",
+            )
+            .help("add `escalation: [role, ...]`, or choose `approve`, `reject` or `attention`"),
+        );
+    }
+    if let Some(w) = &n.working_hours
+        && let Err(err) = crate::sla::Calendar::parse(w)
+    {
+        out.push(Diagnostic::error("invalid-calendar", format!("{base}/working_hours"), err).help("e.g. `working_hours: {days: [mon, tue, wed, thu, fri], start: \"09:00\", end: \"17:00\"}`"));
     }
 }
