@@ -347,6 +347,258 @@ async fn one_repeat(
     })
 }
 
+const BATCH_BLUEPRINT: &str = r#"
+id: bench-batch
+name: Benchmark batch approvals
+start: review
+triggers:
+  - kind: manual
+    id: form
+nodes:
+  - kind: review
+    id: review
+    role: approver
+    draft: "Request {{ trigger.n }}"
+    on: { approved: log }
+  - kind: output
+    id: log
+    dataset: { path: batch.jsonl, record: { n: "{{ trigger.n }}" } }
+"#;
+
+#[derive(Args)]
+pub struct InboxBenchArgs {
+    /// Tasks in the inbox.
+    #[arg(long, default_value_t = 1_000_000)]
+    tasks: usize,
+    /// Repeats of each measurement (the report gives medians over them).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Tasks decided in one batch.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Tag changes applied in one write for the tagging throughput.
+    #[arg(long, default_value_t = 10_000)]
+    tags: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn inbox(a: InboxBenchArgs) -> Result<ExitCode> {
+    use processops_store::{TaskSort, synthetic::VOCABULARY};
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("inbox.db");
+    let store = Store::open(&path, Durability::Process)?;
+    let roles: Vec<String> = (0..20).map(|i| format!("role-{i}")).collect();
+    let t = Instant::now();
+    store
+        .insert_synthetic_tasks(a.tasks, roles.clone(), 42)
+        .await?;
+    store.analyze().await?;
+    let load_s = t.elapsed().as_secs_f64();
+    if !a.json {
+        eprintln!("generated {} tasks in {load_s:.1} s", a.tasks);
+    }
+
+    // A real engine over the same database for the batch of decisions.
+    let registry = Arc::new(Registry::default());
+    registry
+        .insert(Arc::new(Compiled::from_source(BATCH_BLUEPRINT).map_err(
+            |d| anyhow::anyhow!("batch blueprint: {:?}", d.first()),
+        )?));
+    let engine = Engine::new(EngineConfig {
+        store: store.clone(),
+        registry,
+        providers: HashMap::new(),
+        outputs_dir: dir.path().join("outputs"),
+    })?;
+    engine.record_versions().await?;
+
+    let mut first_page = Vec::new();
+    let mut first_page_p99 = Vec::new();
+    let mut search = Vec::new();
+    let mut point = Vec::new();
+    let mut batch = Vec::new();
+    let mut tagging = Vec::new();
+    for repeat in 0..a.repeats.max(1) {
+        // "My pending tasks, soonest due first": the first page of 50 for one role.
+        let mut times = Vec::new();
+        for i in 0..200 {
+            let filter = TaskFilter {
+                status: Some(TaskStatus::Pending),
+                role: Some(roles[i % roles.len()].clone()),
+                sort: TaskSort::Due,
+                limit: Some(50),
+                ..TaskFilter::default()
+            };
+            let t = Instant::now();
+            let page = store.list_tasks(&filter)?;
+            times.push(t.elapsed());
+            anyhow::ensure!(page.len() == 50, "the first page has {} tasks", page.len());
+        }
+        first_page.push(percentile(&mut times, 0.5));
+        first_page_p99.push(percentile(&mut times, 0.99));
+
+        // Words in drafts: a common business word with a rarer one, the way people narrow a
+        // search ("invoice term1234").
+        let mut times = Vec::new();
+        for i in 0..50 {
+            let words = format!(
+                "{} term{}",
+                VOCABULARY[(i * 7 + repeat) % VOCABULARY.len()],
+                (i * 397 + repeat * 31) % 20_000
+            );
+            let filter = TaskFilter {
+                status: Some(TaskStatus::Pending),
+                text: Some(words),
+                limit: Some(50),
+                ..TaskFilter::default()
+            };
+            let t = Instant::now();
+            store.list_tasks(&filter)?;
+            times.push(t.elapsed());
+        }
+        search.push(percentile(&mut times, 0.5));
+
+        // Baseline: a task by primary key.
+        let mut times = Vec::new();
+        for i in 0..200u64 {
+            let id = Uuid::parse_str(&format!(
+                "00000000-0000-7000-8000-{:012x}",
+                (i * 4999) % a.tasks as u64
+            ))?;
+            let t = Instant::now();
+            store.task(id)?;
+            times.push(t.elapsed());
+        }
+        point.push(percentile(&mut times, 0.5));
+
+        // A batch of decisions: start the runs (not timed), then approve them all at once.
+        let mut runs = Vec::new();
+        for n in 0..a.batch {
+            runs.push(
+                engine
+                    .start_run("bench-batch", None, json!({ "n": n }), None)
+                    .await?
+                    .run_id,
+            );
+        }
+        engine.settle_all().await;
+        let pending = store.list_tasks(&TaskFilter {
+            status: Some(TaskStatus::Pending),
+            blueprint_id: Some("bench-batch".into()),
+            limit: Some(u32::try_from(a.batch).unwrap_or(u32::MAX)),
+            ..TaskFilter::default()
+        })?;
+        anyhow::ensure!(
+            pending.len() == a.batch,
+            "{} batch tasks are pending",
+            pending.len()
+        );
+        let gate = Arc::new(Semaphore::new(64));
+        let t = Instant::now();
+        let mut handles = Vec::new();
+        for task in pending {
+            let (engine, gate) = (engine.clone(), gate.clone());
+            handles.push(tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                engine
+                    .decide(
+                        task.id,
+                        Decision {
+                            action: Action::Approve,
+                            by: "bench".into(),
+                            text: None,
+                            reason: None,
+                        },
+                    )
+                    .await
+            }));
+        }
+        for h in handles {
+            h.await??;
+        }
+        engine.settle_all().await;
+        batch.push(t.elapsed().as_secs_f64() * 1000.0);
+
+        // Tagging: one evaluator's tag changes, applied in one write.
+        let changes: Vec<processops_store::TagChange> = (0..a.tags)
+            .map(|i| processops_store::TagChange {
+                key: processops_core::feedback::TagKey {
+                    output: processops_core::feedback::OutputRef {
+                        run: runs[i % runs.len().max(1)],
+                        node: "review".into(),
+                        visit: 1,
+                    },
+                    evaluator: format!("evaluator-{repeat}"),
+                    tag: ["tone", "needs-edit", "great-example", "hallucination"][i % 4].into(),
+                },
+                intent: if i % 5 == 4 {
+                    processops_core::feedback::Intent::Remove
+                } else {
+                    processops_core::feedback::Intent::Add
+                },
+            })
+            .collect();
+        let t = Instant::now();
+        store.change_tags(changes).await?;
+        tagging.push(a.tags as f64 / t.elapsed().as_secs_f64());
+    }
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(path.with_extension("db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    let report = json!({
+        "tasks": a.tasks, "repeats": a.repeats, "load_s": load_s, "database_mb": size as f64 / 1e6,
+        "first_page_p50_ms": median(first_page), "first_page_p99_ms": median(first_page_p99),
+        "search_p50_ms": median(search), "baseline_point_lookup_p50_ms": median(point.clone()),
+        "batch_decisions": a.batch, "batch_ms": median(batch), "tags_per_s": median(tagging),
+    });
+    let f = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "\nInbox benchmark: {} tasks ({:.0} MB on disk, loaded in {:.1} s), medians of {} repeats",
+            a.tasks,
+            f("database_mb"),
+            f("load_s"),
+            a.repeats
+        );
+        println!("                                                value      target");
+        println!(
+            "  first page (50) of my pending tasks, p50   {:>8.2} ms",
+            f("first_page_p50_ms")
+        );
+        println!(
+            "  first page (50) of my pending tasks, p99   {:>8.2} ms   ≤ 5 ms",
+            f("first_page_p99_ms")
+        );
+        println!(
+            "  text search in drafts, p50                 {:>8.2} ms   ≤ 50 ms",
+            f("search_p50_ms")
+        );
+        println!(
+            "  batch decision of {:<5} tasks             {:>8.0} ms   ≤ 1000 ms",
+            a.batch,
+            f("batch_ms")
+        );
+        println!(
+            "  tagging throughput                         {:>8.0} /s   ≥ 10000 /s",
+            f("tags_per_s")
+        );
+        println!("baseline measured in the same run");
+        println!(
+            "  task by primary key, p50                   {:>8.3} ms",
+            f("baseline_point_lookup_p50_ms")
+        );
+        println!(
+            "  first page p99 ÷ point lookup              {:>8.1}",
+            f("first_page_p99_ms") / f("baseline_point_lookup_p50_ms")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Raw rusqlite inserts of journal-sized rows, one commit each, with the same pragmas.
 fn raw_sqlite_baseline(path: &Path, durability: Durability) -> Result<(f64, f64)> {
     let conn = rusqlite::Connection::open(path)?;

@@ -252,6 +252,8 @@ pub enum KnowledgeCommand {
 pub enum BenchCommand {
     /// Runs to the review pause, decisions to completion, journal overhead, SQLite baseline.
     Engine(bench::EngineBenchArgs),
+    /// The inbox with many tasks: first page, text search, a batch of decisions, tagging.
+    Inbox(bench::InboxBenchArgs),
 }
 
 #[derive(Args)]
@@ -291,6 +293,7 @@ pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Engine(a)) => bench::engine(a).await,
+        Command::Bench(BenchCommand::Inbox(a)) => bench::inbox(a).await,
         Command::Demo(a) => demo(&project, a).await,
         Command::Tag(c) => crate::feedback::tag(&project, c).await,
         Command::Eval(c) => crate::feedback::eval(&project, c).await,

@@ -218,7 +218,11 @@ pub fn task(d: &TaskDetail) -> String {
                 short(&t.id.to_string())
             );
             if !d.reasons.is_empty() {
-                let _ = writeln!(out, "Rejection reasons: {}", d.reasons.join(" · "));
+                let _ = writeln!(
+                    out,
+                    "Reject with a reason that starts with one of: {} (add details after a colon)",
+                    d.reasons.join(" · ")
+                );
             }
         }
     }

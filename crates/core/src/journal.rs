@@ -188,6 +188,9 @@ pub struct TaskPolicy {
     /// People who may not decide this task (separation of duties).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded: Vec<String>,
+    /// What approvers may do; everything when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
 }
 
 fn one() -> u32 {
@@ -199,6 +202,7 @@ impl Default for TaskPolicy {
         Self {
             approvals: 1,
             excluded: Vec::new(),
+            actions: Vec::new(),
         }
     }
 }
@@ -209,8 +213,47 @@ impl TaskPolicy {
     }
 }
 
+/// Check a decision against what the review allows: the action, and for a rejection a reason
+/// that starts with one of the review's listed reasons (free text may follow).
+pub fn check_allowed(
+    decision: &Decision,
+    actions: &[Action],
+    reasons: &[String],
+) -> Result<(), String> {
+    if !actions.is_empty() && !actions.contains(&decision.action) {
+        let allowed: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
+        return Err(format!(
+            "this review does not allow `{}`; it allows: {}",
+            decision.action.as_str(),
+            allowed.join(", ")
+        ));
+    }
+    if decision.action == Action::Reject && !reasons.is_empty() {
+        let reason = decision
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .trim()
+            .to_lowercase();
+        if !reasons
+            .iter()
+            .any(|r| reason.starts_with(&r.to_lowercase()))
+        {
+            return Err(format!(
+                "start the reason with one of this review's reasons, then add your own words after a colon: {}",
+                reasons
+                    .iter()
+                    .map(|r| format!("\"{r}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What an approver can do with a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Approve,
@@ -226,6 +269,55 @@ impl Action {
             Self::Edit => "edit",
             Self::Reject => "reject",
             Self::Escalate => "escalate",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_actions_and_listed_reasons() {
+        let reasons = vec!["Tone is off".to_owned(), "Missing policy".to_owned()];
+        let d = |action, reason: Option<&str>| Decision {
+            action,
+            by: "ana".into(),
+            text: None,
+            reason: reason.map(Into::into),
+        };
+        // (decision, allowed actions, Ok or the start of the error)
+        let cases: Vec<(Decision, Vec<Action>, Result<(), &str>)> = vec![
+            (d(Action::Approve, None), vec![], Ok(())),
+            (
+                d(Action::Edit, None),
+                vec![Action::Approve, Action::Reject],
+                Err("this review does not allow `edit`; it allows: approve, reject"),
+            ),
+            (
+                d(Action::Reject, Some("tone is off: too formal")),
+                vec![],
+                Ok(()),
+            ),
+            (d(Action::Reject, Some("Missing policy")), vec![], Ok(())),
+            (
+                d(Action::Reject, Some("I just don't like it")),
+                vec![],
+                Err("start the reason with one of this review's reasons"),
+            ),
+            (
+                d(Action::Escalate, None),
+                vec![Action::Approve, Action::Escalate],
+                Ok(()),
+            ),
+        ];
+        for (decision, actions, expected) in cases {
+            let got = check_allowed(&decision, &actions, &reasons);
+            match (expected, &got) {
+                (Ok(()), Ok(())) => {}
+                (Err(prefix), Err(message)) => assert!(message.starts_with(prefix), "{message}"),
+                (e, g) => unreachable!("{decision:?}: expected {e:?}, got {g:?}"),
+            }
         }
     }
 }

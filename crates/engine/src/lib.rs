@@ -284,6 +284,12 @@ impl Engine {
             .task(task_id)?
             .ok_or_else(|| StoreError::TaskNotFound(task_id.to_string()))?;
         self.check_permission(&row, &decision.by)?;
+        processops_core::journal::check_allowed(
+            &decision,
+            &row.task.policy.actions,
+            &row.task.reasons,
+        )
+        .map_err(EngineError::InvalidDecision)?;
         if decision.action == Action::Escalate {
             let compiled = self.version(&row.version)?;
             let has_edge = match compiled.blueprint.node(&row.task.node) {

@@ -250,6 +250,7 @@ pub(crate) fn start_review(
     let policy = processops_core::journal::TaskPolicy {
         approvals: r.quorum.unwrap_or(1).max(1),
         excluded,
+        actions: r.actions.clone(),
     };
     Ok(ReviewStart::Task(Task {
         id: Uuid::now_v7(),

@@ -153,7 +153,7 @@ fn hr_onboarding_rejection_reason_reaches_the_redraft_prompt() {
         assert_eq!(first.task.node, "manager_review");
         assert_eq!(first.task.visit, 1);
         let reason = format!(
-            "Add the 401(k) match and the YubiKey setup to the checklist [ref {}]",
+            "Wrong or missing benefits information: add the 401(k) match and the YubiKey setup to the checklist [ref {}]",
             Uuid::now_v7().simple()
         );
         assert!(
@@ -210,7 +210,7 @@ fn hr_onboarding_hands_the_kit_to_people_ops_after_three_rejections() {
         for visit in 1..=3 {
             let task = h.pending_task(run).await;
             assert_eq!((task.task.node.as_str(), task.task.visit), ("manager_review", visit));
-            h.decide(task.id, reject(&format!("Not tailored to sales, take {visit}")))
+            h.decide(task.id, reject(&format!("Not tailored to the role: sales, take {visit}")))
                 .await;
         }
         let task = h.pending_task(run).await;

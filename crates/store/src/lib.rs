@@ -12,6 +12,7 @@ mod knowledge;
 mod migrate;
 mod runs;
 mod schedule;
+pub mod synthetic;
 mod tasks;
 mod versions;
 mod writer;

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_feedback.sql"),
     include_str!("../migrations/0003_inbox.sql"),
+    include_str!("../migrations/0004_inbox_order.sql"),
 ];
 
 pub(crate) fn run(conn: &mut Connection, path: &Path) -> Result<()> {

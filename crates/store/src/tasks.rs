@@ -434,7 +434,9 @@ impl Store {
             );
         }
         let order = match filter.sort {
-            TaskSort::Due => "status = 'decided', due_at IS NULL, due_at, created_at",
+            // With a status filter the order is exactly an index's (see migration 0004).
+            TaskSort::Due if filter.status.is_some() => "due_key, created_at",
+            TaskSort::Due => "status = 'decided', due_key, created_at",
             TaskSort::Newest => "created_at DESC",
             TaskSort::Oldest => "created_at",
         };

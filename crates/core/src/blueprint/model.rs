@@ -496,7 +496,13 @@ node_struct!(
         /// second pair of eyes).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         pub distinct_approvers: bool,
-        /// Reasons an approver can pick when rejecting.
+        /// What approvers may do; all of approve, edit, reject and escalate when omitted.
+        /// (Rejecting along a `rejected` edge that leads back to the drafter is "request
+        /// changes": the redraft sees the reason.)
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub actions: Vec<crate::journal::Action>,
+        /// Reasons an approver picks from when rejecting; a rejection must start with one of
+        /// them and may add free text after it (`Tone is off: too formal`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub reasons: Vec<String>,
         /// Where each decision leads.

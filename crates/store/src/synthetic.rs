@@ -1,0 +1,142 @@
+//! Synthetic inbox data for benchmarks and load tests (`processops bench inbox`).
+
+use rusqlite::params;
+
+use crate::{Result, Store, now_ms};
+
+/// The common words drafts are made of (the rest is a long tail of `term<N>` words).
+pub const VOCABULARY: &[&str] = &[
+    "invoice",
+    "laptop",
+    "onboarding",
+    "contract",
+    "renewal",
+    "refund",
+    "policy",
+    "benefits",
+    "security",
+    "training",
+    "vendor",
+    "budget",
+    "approval",
+    "customer",
+    "ticket",
+    "outage",
+    "billing",
+    "clause",
+    "liability",
+    "warranty",
+    "shipment",
+    "delay",
+    "discount",
+    "pricing",
+    "proposal",
+    "deadline",
+    "manager",
+    "review",
+    "escalation",
+    "payroll",
+    "expense",
+    "travel",
+    "hardware",
+    "license",
+    "contract-end",
+    "migration",
+    "database",
+    "latency",
+    "roadmap",
+    "feature",
+    "release",
+    "compliance",
+    "audit",
+    "privacy",
+    "retention",
+    "access",
+    "password",
+    "account",
+    "welcome",
+    "schedule",
+];
+
+/// A small deterministic generator (SplitMix64), so runs of the benchmark are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+impl Store {
+    /// Insert `count` synthetic tasks (90% pending) spread over `roles`, with drafts of 30
+    /// words from [`VOCABULARY`], in commits of 20,000. Returns the number inserted.
+    pub async fn insert_synthetic_tasks(
+        &self,
+        count: usize,
+        roles: Vec<String>,
+        seed: u64,
+    ) -> Result<usize> {
+        let mut rng = Rng(seed);
+        let mut done = 0;
+        let now = now_ms();
+        while done < count {
+            let batch = (count - done).min(20_000);
+            let rows: Vec<(String, String, String, String, bool, i64, Option<i64>)> = (0..batch)
+                .map(|i| {
+                    let n = done + i;
+                    // Like real text, a few words are common and most are rare: each draft has 5
+                    // words of the business vocabulary and 25 from a long tail of 20,000.
+                    let mut words: Vec<String> = (0..5)
+                        .map(|_| VOCABULARY[rng.below(VOCABULARY.len() as u64) as usize].to_owned())
+                        .collect();
+                    words.extend((0..25).map(|_| format!("term{}", rng.below(20_000))));
+                    let role = roles[rng.below(roles.len() as u64) as usize].clone();
+                    let pending = rng.below(10) != 0;
+                    let created = now - i64::try_from(rng.below(30 * 86_400_000)).unwrap_or(0);
+                    let due = (rng.below(5) != 0)
+                        .then(|| created + i64::try_from(rng.below(7 * 86_400_000)).unwrap_or(0));
+                    (
+                        format!("00000000-0000-7000-8000-{n:012x}"),
+                        role,
+                        format!("Synthetic task {n}: {}", words[0]),
+                        words.join(" "),
+                        pending,
+                        created,
+                        due,
+                    )
+                })
+                .collect();
+            self.write(move |conn| {
+                let mut task = conn.prepare_cached(
+                    "INSERT INTO tasks (id, run_id, node, visit, blueprint_id, version, title, draft, role, users, status, created_at, due_at, body)
+                     VALUES (?1, ?1, 'review', 1, 'synthetic', 'synthetic', ?2, ?3, ?4, '[]', ?5, ?6, ?7, ?8)",
+                )?;
+                let mut fts = conn.prepare_cached("INSERT INTO tasks_fts (task_id, title, draft) VALUES (?1, ?2, ?3)")?;
+                for (id, role, title, draft, pending, created, due) in &rows {
+                    let body = serde_json::json!({
+                        "id": id, "node": "review", "visit": 1, "title": title, "draft": draft, "role": role, "context": {},
+                    });
+                    task.execute(params![id, title, draft, role, if *pending { "pending" } else { "decided" }, created, due, body.to_string()])?;
+                    fts.execute(params![id, title, draft])?;
+                }
+                Ok(())
+            })
+            .await?;
+            done += batch;
+        }
+        Ok(done)
+    }
+
+    /// Update the planner's statistics (after a bulk load).
+    pub async fn analyze(&self) -> Result<()> {
+        self.write(|conn| Ok(conn.execute_batch("ANALYZE")?)).await
+    }
+}
