@@ -58,6 +58,9 @@ pub const VOCABULARY: &[&str] = &[
     "schedule",
 ];
 
+/// (id, role, title, draft, pending, created_at, due_at)
+type SyntheticTask = (String, String, String, String, bool, i64, Option<i64>);
+
 /// A small deterministic generator (SplitMix64), so runs of the benchmark are comparable.
 struct Rng(u64);
 
@@ -89,7 +92,7 @@ impl Store {
         let now = now_ms();
         while done < count {
             let batch = (count - done).min(20_000);
-            let rows: Vec<(String, String, String, String, bool, i64, Option<i64>)> = (0..batch)
+            let rows: Vec<SyntheticTask> = (0..batch)
                 .map(|i| {
                     let n = done + i;
                     // Like real text, a few words are common and most are rare: each draft has 5
