@@ -1,4 +1,4 @@
-//! `processops bench engine`, and the demo seeding that shares its setup.
+//! `processops bench engine` and `processops bench inbox`.
 //!
 //! Timings are medians over repeats, printed beside a baseline measured in the same run
 //! (raw SQLite inserts with the same durability settings), because this machine is shared
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Args;
 use processops_core::journal::{Action, Decision, Event};
 use processops_engine::{Compiled, Engine, EngineConfig, Registry};
@@ -20,8 +20,6 @@ use processops_store::{Durability, RunStatus, Store, TaskFilter, TaskStatus};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
-
-use crate::project::{Lock, Project};
 
 /// The onboarding-shaped tree the benchmark runs: webhook → retrieve → prompt → review →
 /// (approved) HTTP output and dataset append in parallel.
@@ -676,89 +674,4 @@ impl Receiver {
     fn deliveries(&self) -> u64 {
         self.count.load(std::sync::atomic::Ordering::Relaxed)
     }
-}
-
-/// Prepare the demo: ingest the project's knowledge folder and, on a fresh database, start a
-/// few runs per blueprint from `demo/payloads/` so the inbox has work in it.
-pub async fn seed_demo(project: &Project) -> Result<()> {
-    let Lock::Held(_lock) = project.lock()? else {
-        anyhow::bail!("a server already runs this project; stop it before `processops demo`");
-    };
-    let llm = ScriptedServer::start(ScriptedConfig::default()).await?;
-    let client: Arc<dyn ChatModel> =
-        Arc::new(OpenAiCompatible::new(OpenAiConfig::new(llm.base_url()))?);
-    let (engine, _) = project
-        .engine(None, Some(vec![("default".into(), client)]))
-        .await?;
-    let knowledge = project.root.join("demo/knowledge");
-    if knowledge.is_dir() {
-        for dir in std::fs::read_dir(&knowledge)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-        {
-            let collection = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let mut passages = Vec::new();
-            for file in std::fs::read_dir(&dir)?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-            {
-                let text = std::fs::read_to_string(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
-                let source = file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                passages.extend(
-                    crate::commands::split_passages(&text)
-                        .into_iter()
-                        .map(|p| (source.clone(), p)),
-                );
-            }
-            engine.store().ingest(collection, passages).await?;
-        }
-    }
-    let payloads = project.root.join("demo/payloads");
-    if engine
-        .store()
-        .list_runs(&processops_store::RunFilter {
-            limit: Some(1),
-            ..Default::default()
-        })?
-        .is_empty()
-        && payloads.is_dir()
-    {
-        let mut files: Vec<_> = std::fs::read_dir(&payloads)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .collect();
-        files.sort();
-        for file in files
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        {
-            // demo/payloads/<blueprint>.<anything>.json
-            let name = file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let blueprint = name.split('.').next().unwrap_or_default().to_owned();
-            let payload: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file)?)
-                .with_context(|| format!("{name} is not valid JSON"))?;
-            match engine
-                .start_run(&blueprint, None, payload, Some(format!("demo:{name}")))
-                .await
-            {
-                Ok(s) => engine.settle(s.run_id).await,
-                Err(e) => eprintln!("demo: {name}: {e}"),
-            }
-        }
-    }
-    engine.settle_all().await;
-    llm.shutdown().await;
-    Ok(())
 }

@@ -294,7 +294,7 @@ pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Engine(a)) => bench::engine(a).await,
         Command::Bench(BenchCommand::Inbox(a)) => bench::inbox(a).await,
-        Command::Demo(a) => demo(&project, a).await,
+        Command::Demo(a) => crate::demo::run(&project, a.addr).await,
         Command::Tag(c) => crate::feedback::tag(&project, c).await,
         Command::Eval(c) => crate::feedback::eval(&project, c).await,
         Command::Dev(DevCommand::LlmServer { addr }) => {
@@ -779,7 +779,7 @@ async fn ingest(project: &Project, collection: String, paths: &[PathBuf]) -> Res
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let passages: Vec<(String, String)> = split_passages(&text)
+            let passages: Vec<(String, String)> = processops_core::knowledge::split_passages(&text)
                 .into_iter()
                 .map(|p| (source.clone(), p))
                 .collect();
@@ -792,24 +792,6 @@ async fn ingest(project: &Project, collection: String, paths: &[PathBuf]) -> Res
         total - added
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Passages are paragraphs, with Markdown headings kept on the paragraph they introduce.
-pub fn split_passages(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut heading = String::new();
-    for block in text.split("\n\n").map(str::trim).filter(|b| !b.is_empty()) {
-        if block.starts_with('#') && !block.contains('\n') {
-            heading = block.trim_start_matches('#').trim().to_owned();
-            continue;
-        }
-        out.push(if heading.is_empty() {
-            block.to_owned()
-        } else {
-            format!("{heading}: {block}")
-        });
-    }
-    out
 }
 
 pub async fn serve(project: &Project, a: &ServeArgs) -> Result<ExitCode> {
@@ -912,59 +894,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-}
-
-async fn demo(project: &Project, a: DemoArgs) -> Result<ExitCode> {
-    // The demo blueprints deliver to the fictional company's notes service and helpdesk at
-    // localhost:8787; stand in for them so approved runs complete.
-    match tokio::net::TcpListener::bind("127.0.0.1:8787").await {
-        Ok(listener) => {
-            let sink = project.data.join("demo-sink.jsonl");
-            tokio::spawn(demo_sink(listener, sink.clone()));
-            println!(
-                "Demo notes service and helpdesk at http://127.0.0.1:8787 (deliveries are appended to {})",
-                sink.display()
-            );
-        }
-        Err(e) => eprintln!(
-            "warning: cannot start the demo notes service on 127.0.0.1:8787 ({e}); HTTP outputs of the demo will retry and need attention"
-        ),
-    }
-    crate::bench::seed_demo(project).await?;
-    serve(
-        project,
-        &ServeArgs {
-            addr: a.addr,
-            scripted_model: true,
-            tick_ms: 500,
-        },
-    )
-    .await
-}
-
-/// Accepts any POST, appends it (path, idempotency key, body) to a JSONL file, de-duplicating
-/// by idempotency key the way a well-behaved receiver does.
-async fn demo_sink(listener: tokio::net::TcpListener, file: PathBuf) {
-    use axum::http::{HeaderMap, Uri};
-    let seen = Arc::new(std::sync::Mutex::new(
-        std::collections::HashSet::<String>::new(),
-    ));
-    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
-        let (file, seen) = (file.clone(), seen.clone());
-        async move {
-            let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-            let fresh = key.is_empty() || seen.lock().map(|mut s| s.insert(key.clone())).unwrap_or(true);
-            if fresh {
-                let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-                let line = serde_json::json!({ "path": uri.path(), "idempotency_key": key, "body": body });
-                let _ = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&file)
-                    .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
-            }
-            axum::Json(serde_json::json!({ "ok": true, "duplicate": !fresh }))
-        }
-    });
-    let _ = axum::serve(listener, app).await;
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod commands;
+mod demo;
 mod feedback;
 mod project;
 mod remote;

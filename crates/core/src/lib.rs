@@ -11,6 +11,7 @@ pub mod template;
 pub use diagnostic::{Diagnostic, Severity};
 pub mod identity;
 pub mod journal;
+pub mod knowledge;
 pub mod run;
 pub mod sla;
 pub mod timeline;

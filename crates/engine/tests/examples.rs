@@ -1547,7 +1547,7 @@ async fn ingest_demo_knowledge(store: &Store) {
             let source = file.file_name().unwrap().to_string_lossy().into_owned();
             let text = std::fs::read_to_string(&file).unwrap();
             passages.extend(
-                split_passages(&text)
+                processops_core::knowledge::split_passages(&text)
                     .into_iter()
                     .map(|p| (source.clone(), p)),
             );
@@ -1555,24 +1555,6 @@ async fn ingest_demo_knowledge(store: &Store) {
         let added = store.ingest(collection.clone(), passages).await.unwrap();
         assert!(added > 0, "{collection} has passages");
     }
-}
-
-/// The CLI's passage splitter (`processops_cli::commands::split_passages`).
-fn split_passages(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut heading = String::new();
-    for block in text.split("\n\n").map(str::trim).filter(|b| !b.is_empty()) {
-        if block.starts_with('#') && !block.contains('\n') {
-            heading = block.trim_start_matches('#').trim().to_owned();
-            continue;
-        }
-        out.push(if heading.is_empty() {
-            block.to_owned()
-        } else {
-            format!("{heading}: {block}")
-        });
-    }
-    out
 }
 
 fn demo_payload(file: &str) -> Value {
