@@ -510,7 +510,7 @@ async fn runs(project: &Project, c: RunsCommand) -> Result<ExitCode> {
             let id = service.resolve_run(&run)?;
             match project.lock()? {
                 Lock::Held(_lock) => {
-                    service.retry(id, whoami(None)).await?;
+                    service.retry(id, project.whoami(None)).await?;
                 }
                 Lock::Server(url) => {
                     let _: Value = Remote::new(url)
@@ -522,12 +522,6 @@ async fn runs(project: &Project, c: RunsCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn whoami(by: Option<String>) -> String {
-    by.or_else(|| std::env::var("USER").ok())
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "cli".into())
 }
 
 async fn inbox(project: &Project, c: InboxCommand) -> Result<ExitCode> {
@@ -559,7 +553,11 @@ async fn inbox(project: &Project, c: InboxCommand) -> Result<ExitCode> {
                 blueprint,
                 version: None,
                 role,
-                assignee: if mine { Some(whoami(None)) } else { assignee },
+                assignee: if mine {
+                    Some(project.whoami(None))
+                } else {
+                    assignee
+                },
                 run: None,
                 due_before,
                 q: search,
@@ -590,7 +588,7 @@ async fn inbox(project: &Project, c: InboxCommand) -> Result<ExitCode> {
                 project,
                 &tasks,
                 processops_api::ClaimRequest {
-                    by: whoami(by),
+                    by: project.whoami(by),
                     force: false,
                 },
                 true,
@@ -602,7 +600,7 @@ async fn inbox(project: &Project, c: InboxCommand) -> Result<ExitCode> {
                 project,
                 &tasks,
                 processops_api::ClaimRequest {
-                    by: whoami(by),
+                    by: project.whoami(by),
                     force,
                 },
                 false,
@@ -675,7 +673,7 @@ async fn decide(project: &Project, a: DecideArgs) -> Result<ExitCode> {
     } else {
         ("escalate", None, a.reason.clone())
     };
-    let by = whoami(a.by.clone());
+    let by = project.whoami(a.by.clone());
     let service = project.service().await?;
     let ids = if a.all {
         let query = TasksQuery {

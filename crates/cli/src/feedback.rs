@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use comfy_table::{ContentArrangement, Table, presets};
 use processops_api::{
     AgreementQuery, AgreementReport, ExportFormat, ExportQuery, FeedbackQuery, OutputFeedback,
     QueueItem, QueueQuery, TagRequest, TagResponse, UntagRequest,
@@ -168,20 +167,6 @@ pub struct BenchArgs {
     json: bool,
 }
 
-fn whoami(by: Option<String>) -> String {
-    by.or_else(|| std::env::var("USER").ok())
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "cli".into())
-}
-
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.to_vec());
-    t
-}
-
 /// The first line of `text`, at most `max` characters.
 fn clip(text: &str, max: usize) -> String {
     let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
@@ -211,7 +196,7 @@ pub async fn tag(project: &Project, c: TagCommand) -> Result<ExitCode> {
                         tags: a.tags,
                         rating: a.rating,
                         comment: a.comment,
-                        by: whoami(a.by),
+                        by: project.whoami(a.by),
                     },
                 )
                 .await?;
@@ -227,7 +212,7 @@ pub async fn tag(project: &Project, c: TagCommand) -> Result<ExitCode> {
                 .tag_remove(UntagRequest {
                     output: a.output,
                     tags: a.tags,
-                    by: whoami(a.by),
+                    by: project.whoami(a.by),
                 })
                 .await?;
             if a.json {
@@ -298,7 +283,7 @@ fn feedback_table(list: &[OutputFeedback]) -> String {
     if list.is_empty() {
         return "No feedback yet. See what waits with `processops eval queue`.\n".into();
     }
-    let mut t = table(&["OUTPUT", "BLUEPRINT", "BY", "TAGS", "RATING", "COMMENT"]);
+    let mut t = crate::render::table(&["OUTPUT", "BLUEPRINT", "BY", "TAGS", "RATING", "COMMENT"]);
     for f in list {
         t.add_row(vec![
             f.handle.clone(),
@@ -320,7 +305,7 @@ pub async fn eval(project: &Project, c: EvalCommand) -> Result<ExitCode> {
         EvalCommand::Queue(a) => {
             let taxonomy = processops_api::load_taxonomy(&project.root)?;
             let service = project.service().await?;
-            let by = whoami(a.by);
+            let by = project.whoami(a.by);
             let items = service.eval_queue(
                 &taxonomy,
                 &QueueQuery {
@@ -409,7 +394,7 @@ fn queue_table(items: &[QueueItem], by: &str) -> String {
             "Nothing waits for {by}: every finished output in scope has your feedback.\n"
         );
     }
-    let mut t = table(&["OUTPUT", "KIND", "BLUEPRINT", "FINISHED", "TEXT"]);
+    let mut t = crate::render::table(&["OUTPUT", "KIND", "BLUEPRINT", "FINISHED", "TEXT"]);
     for i in items {
         t.add_row(vec![
             i.handle.clone(),
@@ -466,7 +451,7 @@ fn agreement_table(r: &AgreementReport) -> String {
         v.map(|v| format!("{:.0}%", v * 100.0))
             .unwrap_or_else(|| "-".into())
     };
-    let mut t = table(&["TAG", "PRESENT", "OBSERVED", "CHANCE", "KAPPA"]);
+    let mut t = crate::render::table(&["TAG", "PRESENT", "OBSERVED", "CHANCE", "KAPPA"]);
     for a in &r.tags {
         t.add_row(vec![
             a.tag.clone(),

@@ -47,6 +47,21 @@ impl Project {
         self.data.join("engine.addr")
     }
 
+    /// Who is acting: `--by` (or `PROCESSOPS_USER`), else the `[profile]` of processops.toml,
+    /// else the login name.
+    pub fn whoami(&self, by: Option<String>) -> String {
+        by.filter(|s| !s.trim().is_empty())
+            .or_else(|| {
+                Settings::load(&self.root)
+                    .ok()
+                    .and_then(|s| s.profile)
+                    .map(|p| p.name)
+                    .filter(|s| !s.trim().is_empty())
+            })
+            .or_else(|| std::env::var("USER").ok().filter(|s| !s.trim().is_empty()))
+            .unwrap_or_else(|| "cli".into())
+    }
+
     pub fn open_store(&self) -> Result<Store> {
         std::fs::create_dir_all(&self.data)
             .with_context(|| format!("cannot create the data folder {}", self.data.display()))?;

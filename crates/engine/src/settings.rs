@@ -21,6 +21,16 @@ pub struct Settings {
     /// installation is single-user and every decision is allowed.
     #[serde(default)]
     pub users: BTreeMap<String, UserSettings>,
+    /// Who uses this installation (the default name on decisions and tags).
+    #[serde(default)]
+    pub profile: Option<Profile>,
+}
+
+/// The local user profile.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
 }
 
 /// One person of the local directory.
