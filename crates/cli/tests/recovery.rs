@@ -536,9 +536,9 @@ async fn recovery_check_catches_a_skipped_journal_write() {
     let seed = seed();
     let report = scenario(seed, 120, 3, true, Duration::from_secs(20)).await;
     println!(
-        "planted bug (seed {seed}): {} violations, e.g. {:?}",
+        "planted bug (seed {seed}): {} violations, e.g. {:#?}",
         report.violations.len(),
-        report.violations.first()
+        report.violations.iter().take(4).collect::<Vec<_>>()
     );
     assert!(
         !report.violations.is_empty(),
