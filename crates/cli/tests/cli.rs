@@ -548,3 +548,86 @@ fn batches_decide_tasks_that_share_one_review_policy() {
     ));
     assert_eq!(runs.as_array().unwrap().len(), 3);
 }
+
+/// A one-request HTTP receiver on loopback that hands back the request's head.
+fn receive_one() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/notes", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut buf = vec![0u8; 16 * 1024];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn secret_headers_reach_the_receiver_but_never_the_database() {
+    let dir = project();
+    let blueprint = r#"
+id: notify
+name: Notify
+start: send
+triggers:
+  - kind: manual
+    id: form
+nodes:
+  - kind: output
+    id: send
+    http:
+      url: "{{ trigger.url }}"
+      body: '{"hello": "world"}'
+      secret_headers: { Authorization: "Bearer $NOTES_API_TOKEN" }
+      retries: 0
+"#;
+    std::fs::write(dir.path().join("blueprints/notify.yaml"), blueprint).unwrap();
+    let (url, received) = receive_one();
+    let payload = dir.path().join("p.json");
+    std::fs::write(&payload, format!(r#"{{"url": "{url}"}}"#)).unwrap();
+    let secret = "tok-5f2c9a81e7";
+    let out = Command::new(env!("CARGO_BIN_EXE_processops"))
+        .arg("--project")
+        .arg(dir.path())
+        .args(["run", "notify", "-p", payload.to_str().unwrap(), "--json"])
+        .env("NOTES_API_TOKEN", secret)
+        .output()
+        .unwrap();
+    let run = json(&out);
+    assert_eq!(run["run"]["status"], "completed", "{run}");
+    let request = received.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains(&format!("authorization: bearer {secret}")),
+        "{request}"
+    );
+    // Nothing the engine stores contains the secret.
+    for entry in std::fs::read_dir(dir.path().join(".processops")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret leaked into the data folder"
+        );
+    }
+
+    // Without the variable, the step fails and says which one to set.
+    let out = processops(
+        dir.path(),
+        &["run", "notify", "-p", payload.to_str().unwrap(), "--json"],
+    );
+    let run = json(&out);
+    assert_eq!(run["run"]["status"], "attention");
+    let error = run["run"]["error"].as_str().unwrap();
+    assert!(
+        error.contains(
+            "secret header `Authorization`: the environment variable `NOTES_API_TOKEN` is not set"
+        ),
+        "{error}"
+    );
+}

@@ -13,5 +13,6 @@ pub mod identity;
 pub mod journal;
 pub mod knowledge;
 pub mod run;
+pub mod secrets;
 pub mod sla;
 pub mod timeline;

@@ -318,6 +318,8 @@ pub(crate) enum Prepared {
         url: String,
         method: String,
         headers: Vec<(String, String)>,
+        /// Unexpanded (`$NAME` references): expanded only when sending.
+        secret_headers: Vec<(String, String)>,
         body: Option<String>,
         retries: u32,
         key: String,
@@ -434,6 +436,11 @@ fn prepare_output(
             url,
             method: h.method.clone(),
             headers,
+            secret_headers: h
+                .secret_headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             body,
             retries: h.retries,
             key,
@@ -515,11 +522,22 @@ pub(crate) async fn perform(
         Prepared::Http {
             url,
             method,
-            headers,
+            mut headers,
+            secret_headers,
             body,
             retries,
             key,
-        } => perform_http(&engine, url, &method, headers, body, retries, key).await,
+        } => {
+            // Secrets are read now, into this request only: never into the journal.
+            for (name, value) in secret_headers {
+                let value = processops_core::secrets::expand(&value, |v| std::env::var(v).ok())
+                    .map_err(|e| {
+                        format!("secret header `{name}`: {e} in the engine's environment")
+                    })?;
+                headers.push((name, value));
+            }
+            perform_http(&engine, url, &method, headers, body, retries, key).await
+        }
         Prepared::File {
             path,
             shown,

@@ -620,6 +620,11 @@ pub struct HttpOutput {
     /// Headers (values are templates).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// Headers carrying secrets: values name environment variables as `$NAME`, e.g.
+    /// `Authorization: "Bearer $NOTES_API_TOKEN"`. They are read when the request is sent and
+    /// never written to the journal, the run timeline or the logs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_headers: BTreeMap<String, String>,
     /// Body (template). Sent as JSON when it renders to valid JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,

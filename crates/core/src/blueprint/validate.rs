@@ -550,6 +550,26 @@ fn check_node(i: usize, node: &Node, bp: &Blueprint, ctx: &Context<'_>, out: &mu
                 if let Some(b) = &h.body {
                     templates.push((format!("{base}/http/body"), b));
                 }
+                for (k, v) in &h.secret_headers {
+                    if crate::secrets::env_refs(v).is_empty() {
+                        out.push(
+                            Diagnostic::error("invalid-env", format!("{base}/http/secret_headers/{}", escape(k)), format!("secret header `{k}` names no environment variable"))
+                                .help("write the variable as `$NAME`, e.g. `Bearer $NOTES_API_TOKEN`; never put the secret itself in a blueprint"),
+                        );
+                    }
+                    if h.headers.contains_key(k) {
+                        out.push(
+                            Diagnostic::error(
+                                "duplicate-id",
+                                format!("{base}/http/secret_headers/{}", escape(k)),
+                                format!(
+                                    "header `{k}` is set in both `headers` and `secret_headers`"
+                                ),
+                            )
+                            .help("keep it in one of them"),
+                        );
+                    }
+                }
                 if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&h.method.as_str()) {
                     out.push(
                         Diagnostic::error(
