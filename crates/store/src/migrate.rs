@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_feedback.sql"),
     include_str!("../migrations/0003_inbox.sql"),
     include_str!("../migrations/0004_inbox_order.sql"),
+    include_str!("../migrations/0005_vote_order.sql"),
 ];
 
 pub(crate) fn run(conn: &mut Connection, path: &Path) -> Result<()> {

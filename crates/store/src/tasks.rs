@@ -215,7 +215,8 @@ impl Store {
             }
             let inserted = conn
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO votes (task_id, by, at, body) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR IGNORE INTO votes (task_id, by, at, body, seq)
+                     VALUES (?1, ?2, ?3, ?4, (SELECT count(*) + 1 FROM votes WHERE task_id = ?1))",
                 )?
                 .execute(params![
                     id,
@@ -242,7 +243,7 @@ impl Store {
                 None,
             )?;
             let voters: Vec<String> = conn
-                .prepare_cached("SELECT by FROM votes WHERE task_id = ?1 ORDER BY at, by")?
+                .prepare_cached("SELECT by FROM votes WHERE task_id = ?1 ORDER BY seq, at, by")?
                 .query_map([&id], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             let count = u32::try_from(voters.len()).unwrap_or(u32::MAX);
@@ -271,8 +272,8 @@ impl Store {
     /// The approvals a task has collected so far, oldest first.
     pub fn votes(&self, task_id: Uuid) -> Result<Vec<Decision>> {
         self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT body FROM votes WHERE task_id = ?1 ORDER BY at, by")?;
+            let mut stmt = conn
+                .prepare_cached("SELECT body FROM votes WHERE task_id = ?1 ORDER BY seq, at, by")?;
             let bodies: Vec<String> = stmt
                 .query_map([task_id.to_string()], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;

@@ -376,3 +376,53 @@ async fn the_inbox_filters_by_words_in_drafts_and_by_claim() {
     let err = store.claim(task, "ana".into()).await.unwrap_err();
     assert!(matches!(err, StoreError::AlreadyDecided { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn a_quorum_names_its_approvers_in_the_order_they_voted() {
+    let (_dir, store) = store();
+    for _ in 0..20 {
+        let (_, task) = run_with_task(&store).await;
+        // Approvers whose names sort the other way round, voting within the same millisecond.
+        let first = store
+            .vote(task, decision(Action::Approve, "zed"), 2)
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                first,
+                processops_store::Vote::Counted {
+                    approvals: 1,
+                    needed: 2,
+                    ..
+                }
+            ),
+            "{first:?}"
+        );
+        let err = store
+            .vote(task, decision(Action::Approve, "zed"), 2)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyVoted { .. }), "{err}");
+        let second = store
+            .vote(task, decision(Action::Approve, "amy"), 2)
+            .await
+            .unwrap();
+        let processops_store::Vote::Decided { decision, .. } = second else {
+            panic!("the quorum is complete: {second:?}")
+        };
+        assert_eq!(decision.by, "zed + amy");
+        assert_eq!(
+            store
+                .votes(task)
+                .unwrap()
+                .iter()
+                .map(|d| d.by.as_str())
+                .collect::<Vec<_>>(),
+            ["zed", "amy"]
+        );
+        assert_eq!(
+            store.task(task).unwrap().unwrap().status,
+            TaskStatus::Decided
+        );
+    }
+}
