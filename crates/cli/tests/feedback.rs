@@ -3,71 +3,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{Value, json};
 
-const BLUEPRINT: &str = r#"
-id: notes
-name: Meeting notes
-start: draft
-triggers:
-  - kind: manual
-    id: form
-    input:
-      type: object
-      required: [topic]
-      properties:
-        topic: { type: string, minLength: 1 }
-agents:
-  writer: { provider: default, model: scripted }
-nodes:
-  - kind: prompt
-    id: draft
-    agent: writer
-    template: "Write notes about {{ trigger.topic }}"
-    next: review
-  - kind: review
-    id: review
-    role: lead
-    draft: "{{ draft.text }}"
-    on:
-      approved: save
-  - kind: output
-    id: save
-    file: { path: "notes/{{ run.id }}.md", content: "{{ review.text }}" }
-"#;
+mod common;
 
+use common::{processops, stdout};
+
+/// The shared project, with a taxonomy that adds one tag for `notes`.
 fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("blueprints")).unwrap();
-    std::fs::write(dir.path().join("blueprints/notes.yaml"), BLUEPRINT).unwrap();
-    std::fs::write(
-        dir.path().join("processops.toml"),
-        "[providers.default]\nkind = \"scripted\"\n",
-    )
-    .unwrap();
+    let dir = common::project();
     std::fs::write(
         dir.path().join("evaluation.toml"),
         "[taxonomy]\nnotes = [\"owner-missing\"]\n",
     )
     .unwrap();
     dir
-}
-
-fn processops(project: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_processops"))
-        .arg("--project")
-        .arg(project)
-        .args(args)
-        .env("USER", "dana")
-        .env_remove("PROCESSOPS_USER")
-        .output()
-        .expect("run processops")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn stderr(o: &Output) -> String {
