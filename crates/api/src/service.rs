@@ -182,6 +182,40 @@ impl Service {
         })
     }
 
+    /// Re-execute a run from its recorded model replies, decisions and outside results, with
+    /// no network, and compare every step with the original. `blueprint_source` replays it on
+    /// an edited blueprint instead of the recorded version.
+    pub async fn replay(
+        &self,
+        id: Uuid,
+        blueprint_source: Option<&str>,
+    ) -> Result<processops_engine::replay::ReplayReport, ApiError> {
+        let blueprint = match blueprint_source {
+            Some(src) => Some(std::sync::Arc::new(
+                processops_engine::Compiled::from_source(src).map_err(|d| {
+                    ApiError::bad_request(format!(
+                        "the blueprint does not validate: {}",
+                        d.iter()
+                            .map(|d| d.message.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ))
+                })?,
+            )),
+            None => None,
+        };
+        let scratch = tempfile::tempdir()
+            .map_err(|e| ApiError::new(500, "io", format!("cannot make a scratch folder: {e}")))?;
+        let report = processops_engine::replay::replay_run(
+            self.engine.store(),
+            id,
+            blueprint,
+            scratch.path(),
+        )
+        .await?;
+        Ok(report)
+    }
+
     pub async fn retry(&self, id: Uuid, by: String) -> Result<RunSummary, ApiError> {
         let (row, _) = self
             .engine

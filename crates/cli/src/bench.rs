@@ -1,4 +1,4 @@
-//! `processops bench engine` and `processops bench inbox`.
+//! `processops bench engine`, `processops bench inbox` and `processops bench retrieval`.
 //!
 //! Timings are medians over repeats, printed beside a baseline measured in the same run
 //! (raw SQLite inserts with the same durability settings), because this machine is shared
@@ -674,4 +674,394 @@ impl Receiver {
     fn deliveries(&self) -> u64 {
         self.count.load(std::sync::atomic::Ordering::Relaxed)
     }
+}
+
+#[derive(Args)]
+pub struct RetrievalBenchArgs {
+    /// Passages in the synthetic collection.
+    #[arg(long, default_value_t = 10_000)]
+    passages: usize,
+    /// Queries timed per repeat (each as BM25 and as hybrid).
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    /// Repeats (the report gives medians over them).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Length of the stand-in vectors (MiniLM's is 384).
+    #[arg(long, default_value_t = 384)]
+    dimensions: usize,
+    /// Passages to return per search.
+    #[arg(long, default_value_t = 10)]
+    top_k: u32,
+    #[arg(long)]
+    json: bool,
+}
+
+/// What one repeat of the retrieval benchmark measured (milliseconds unless named otherwise).
+struct RetrievalRepeat {
+    ingest_passages_per_s: f64,
+    embed_write_passages_per_s: f64,
+    raw_insert_rows_per_s: f64,
+    bm25_p50: f64,
+    bm25_p95: f64,
+    hybrid_p50: f64,
+    hybrid_p95: f64,
+    vector_p50: f64,
+    point_p50: f64,
+    count_p50: f64,
+    raw_fts_p50: f64,
+}
+
+/// `processops bench retrieval`: ingest throughput and search latency over a synthetic
+/// collection. Without an embedder, passages and queries get deterministic stand-in vectors
+/// (hashed pseudo-random unit vectors, not a model): they measure what the vector path costs,
+/// not how well it ranks. The built-in embedder can be passed as `embedder` later.
+pub async fn retrieval(a: RetrievalBenchArgs) -> Result<ExitCode> {
+    retrieval_with(a, None).await
+}
+
+async fn retrieval_with(
+    a: RetrievalBenchArgs,
+    embedder: Option<Arc<dyn processops_llm::Embedder>>,
+) -> Result<ExitCode> {
+    let vectors_label = match &embedder {
+        Some(e) => format!("model `{}`", e.model_id()),
+        None => format!(
+            "stand-in vectors ({} dims, hashed pseudo-random; NOT a model: cost only, not quality)",
+            a.dimensions
+        ),
+    };
+    let mut repeats = Vec::new();
+    for i in 0..a.repeats.max(1) {
+        let r = retrieval_repeat(&a, embedder.clone(), i as u64).await?;
+        if !a.json {
+            eprintln!(
+                "repeat {}/{}: ingest {:.0} passages/s, BM25 p50 {:.2} ms, hybrid p50 {:.2} ms",
+                i + 1,
+                a.repeats,
+                r.ingest_passages_per_s,
+                r.bm25_p50,
+                r.hybrid_p50
+            );
+        }
+        repeats.push(r);
+    }
+    let m = |f: fn(&RetrievalRepeat) -> f64| median(repeats.iter().map(f).collect());
+    let report = json!({
+        "passages": a.passages, "queries": a.queries, "repeats": repeats.len(), "top_k": a.top_k,
+        "vectors": vectors_label,
+        "ingest_passages_per_s": m(|r| r.ingest_passages_per_s),
+        "embedding_write_passages_per_s": m(|r| r.embed_write_passages_per_s),
+        "bm25_p50_ms": m(|r| r.bm25_p50), "bm25_p95_ms": m(|r| r.bm25_p95),
+        "hybrid_p50_ms": m(|r| r.hybrid_p50), "hybrid_p95_ms": m(|r| r.hybrid_p95),
+        "vector_only_p50_ms": m(|r| r.vector_p50),
+        "baseline_point_lookup_p50_ms": m(|r| r.point_p50),
+        "baseline_count_p50_ms": m(|r| r.count_p50),
+        "baseline_raw_fts5_bm25_p50_ms": m(|r| r.raw_fts_p50),
+        "bm25_p50_vs_raw_fts5": m(|r| r.bm25_p50 / r.raw_fts_p50),
+        "baseline_raw_insert_rows_per_s": m(|r| r.raw_insert_rows_per_s),
+        "bm25_p50_vs_point_lookup": m(|r| r.bm25_p50 / r.point_p50),
+        "hybrid_p50_vs_point_lookup": m(|r| r.hybrid_p50 / r.point_p50),
+        "hybrid_p50_vs_bm25_p50": m(|r| r.hybrid_p50 / r.bm25_p50),
+        "bm25_p50_vs_count": m(|r| r.bm25_p50 / r.count_p50),
+        "ingest_vs_raw_insert": m(|r| r.ingest_passages_per_s / r.raw_insert_rows_per_s),
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let f = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "\nRetrieval benchmark: {} passages, {} queries × {} repeats, top {}, medians over repeats",
+        a.passages,
+        a.queries,
+        repeats.len(),
+        a.top_k
+    );
+    println!("vectors: {vectors_label}");
+    let row = |label: &str, value: String| println!("  {label:<50}{value:>16}");
+    let ms2 = |a: &str, b: &str| format!("{:.2} / {:.2}", f(a), f(b));
+    println!("{:<52}{:>16}", "", "value");
+    row(
+        "ingest (passages + FTS index), passages/s",
+        format!("{:.0}", f("ingest_passages_per_s")),
+    );
+    row(
+        "embedding writes, passages/s",
+        format!("{:.0}", f("embedding_write_passages_per_s")),
+    );
+    row(
+        "BM25 search p50 / p95 (ms)",
+        ms2("bm25_p50_ms", "bm25_p95_ms"),
+    );
+    row(
+        "hybrid search p50 / p95 (ms)",
+        ms2("hybrid_p50_ms", "hybrid_p95_ms"),
+    );
+    row(
+        "vector-only search p50 (ms)",
+        format!("{:.2}", f("vector_only_p50_ms")),
+    );
+    println!("baseline measured in the same run");
+    row(
+        "passage by primary key, p50 (ms)",
+        format!("{:.3}", f("baseline_point_lookup_p50_ms")),
+    );
+    row(
+        "SELECT count(*) of the collection, p50 (ms)",
+        format!("{:.3}", f("baseline_count_p50_ms")),
+    );
+    row(
+        "raw FTS5 MATCH … ORDER BY rank LIMIT k, p50 (ms)",
+        format!("{:.3}", f("baseline_raw_fts5_bm25_p50_ms")),
+    );
+    row(
+        "raw SQLite inserts, one commit, rows/s",
+        format!("{:.0}", f("baseline_raw_insert_rows_per_s")),
+    );
+    println!("ratios");
+    row(
+        "BM25 p50 ÷ raw FTS5 query",
+        format!("{:.2}", f("bm25_p50_vs_raw_fts5")),
+    );
+    row(
+        "BM25 p50 ÷ point lookup",
+        format!("{:.1}", f("bm25_p50_vs_point_lookup")),
+    );
+    row(
+        "hybrid p50 ÷ point lookup",
+        format!("{:.1}", f("hybrid_p50_vs_point_lookup")),
+    );
+    row(
+        "hybrid p50 ÷ BM25 p50",
+        format!("{:.2}", f("hybrid_p50_vs_bm25_p50")),
+    );
+    row(
+        "BM25 p50 ÷ count(*)",
+        format!("{:.2}", f("bm25_p50_vs_count")),
+    );
+    row(
+        "ingest passages/s ÷ raw inserts/s",
+        format!("{:.3}", f("ingest_vs_raw_insert")),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn retrieval_repeat(
+    a: &RetrievalBenchArgs,
+    embedder: Option<Arc<dyn processops_llm::Embedder>>,
+    seed: u64,
+) -> Result<RetrievalRepeat> {
+    use processops_store::{NewDocument, QueryVector, SearchFilter};
+    const PER_DOCUMENT: usize = 10;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("retrieval.db");
+    let store = Store::open(&path, Durability::Process)?;
+    let collection = "bench";
+
+    // Documents of ten passages, written in the batches `knowledge ingest` uses.
+    let mut rng = SplitMix(0x5eed ^ seed);
+    let mut docs = Vec::new();
+    let mut n = 0;
+    while n < a.passages {
+        let count = PER_DOCUMENT.min(a.passages - n);
+        let passages = (0..count).map(|_| synthetic_text(&mut rng, 40)).collect();
+        docs.push(NewDocument {
+            source: format!("docs/{:03}/doc-{}.md", docs.len() % 100, docs.len()),
+            sha256: format!("{seed}-{}", docs.len()),
+            passages,
+        });
+        n += count;
+    }
+    let started = Instant::now();
+    let mut written = 0;
+    let mut batch = Vec::new();
+    for doc in docs {
+        batch.push(doc);
+        if batch.len() == 64 {
+            store
+                .ingest_documents(collection.into(), std::mem::take(&mut batch))
+                .await?;
+            written += 64;
+        }
+    }
+    written += batch.len();
+    store.ingest_documents(collection.into(), batch).await?;
+    let ingest_s = started.elapsed().as_secs_f64();
+    let (total, _) = store.passage_counts(collection, "")?;
+    anyhow::ensure!(
+        total as usize == a.passages,
+        "{written} documents gave {total} passages, expected {}",
+        a.passages
+    );
+
+    // Vectors for every passage: the model's, or stand-ins.
+    let model_id = embedder.as_ref().map_or_else(
+        || format!("stand-in-{}", a.dimensions),
+        |e| e.model_id().to_owned(),
+    );
+    let vectorise = |texts: &[String]| -> Result<Vec<Vec<f32>>> {
+        match &embedder {
+            Some(e) => Ok(e.embed(texts)?),
+            None => Ok(texts
+                .iter()
+                .map(|t| stand_in_vector(t, a.dimensions))
+                .collect()),
+        }
+    };
+    let mut embed_write_s = 0.0;
+    loop {
+        let missing = store.passages_missing_embedding(collection, &model_id, 1000)?;
+        if missing.is_empty() {
+            break;
+        }
+        let (ids, texts): (Vec<i64>, Vec<String>) = missing.into_iter().unzip();
+        let vectors = vectorise(&texts)?;
+        let t = Instant::now();
+        store
+            .set_embeddings(model_id.clone(), ids.into_iter().zip(vectors).collect())
+            .await?;
+        embed_write_s += t.elapsed().as_secs_f64();
+    }
+
+    let queries: Vec<String> = (0..a.queries.max(1))
+        .map(|_| synthetic_text(&mut rng, 4))
+        .collect();
+    let query_vectors = vectorise(&queries)?;
+    let none = SearchFilter::default();
+    let (mut bm25, mut hybrid, mut vector) = (Vec::new(), Vec::new(), Vec::new());
+    for (q, v) in queries.iter().zip(&query_vectors) {
+        let qv = QueryVector {
+            model_id: &model_id,
+            vector: v,
+        };
+        let t = Instant::now();
+        let r = store.search_hybrid(collection, q, None, a.top_k, &none)?;
+        bm25.push(t.elapsed());
+        anyhow::ensure!(!r.hits.is_empty(), "BM25 found nothing for `{q}`");
+        let t = Instant::now();
+        let r = store.search_hybrid(collection, q, Some(qv), a.top_k, &none)?;
+        hybrid.push(t.elapsed());
+        anyhow::ensure!(
+            r.mode == processops_store::SearchMode::Hybrid,
+            "hybrid search fell back to {:?}",
+            r.mode
+        );
+        let t = Instant::now();
+        store.search_vector(collection, qv, a.top_k, &none)?;
+        vector.push(t.elapsed());
+    }
+
+    // Baselines on a raw connection to the same file.
+    let conn = rusqlite::Connection::open(&path)?;
+    let max_id: i64 = conn.query_row("SELECT max(id) FROM passages", [], |r| r.get(0))?;
+    let mut point = Vec::new();
+    let mut count = Vec::new();
+    let mut raw_fts = Vec::new();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?1 ORDER BY rank LIMIT ?2",
+        )?;
+        for q in &queries {
+            let fts: Vec<String> = q.split_whitespace().map(|w| format!("\"{w}\"")).collect();
+            let t = Instant::now();
+            let n = stmt
+                .query_map(rusqlite::params![fts.join(" OR "), a.top_k], |_| Ok(()))?
+                .count();
+            raw_fts.push(t.elapsed());
+            anyhow::ensure!(n > 0, "raw FTS5 found nothing for `{q}`");
+        }
+    }
+    for i in 0..a.queries.max(1) as i64 {
+        let id = 1 + (i * 7919) % max_id.max(1);
+        let t = Instant::now();
+        let _: String = conn.query_row("SELECT text FROM passages WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })?;
+        point.push(t.elapsed());
+        let t = Instant::now();
+        let _: i64 = conn.query_row(
+            "SELECT count(*) FROM passages WHERE collection = ?1",
+            [collection],
+            |r| r.get(0),
+        )?;
+        count.push(t.elapsed());
+    }
+    let raw_rows_per_s = raw_insert_throughput(&dir.path().join("raw.db"), a.passages, seed)?;
+    Ok(RetrievalRepeat {
+        ingest_passages_per_s: a.passages as f64 / ingest_s,
+        embed_write_passages_per_s: a.passages as f64 / embed_write_s.max(f64::MIN_POSITIVE),
+        raw_insert_rows_per_s: raw_rows_per_s,
+        bm25_p50: percentile(&mut bm25, 0.50),
+        bm25_p95: percentile(&mut bm25, 0.95),
+        hybrid_p50: percentile(&mut hybrid, 0.50),
+        hybrid_p95: percentile(&mut hybrid, 0.95),
+        vector_p50: percentile(&mut vector, 0.50),
+        point_p50: percentile(&mut point, 0.50),
+        raw_fts_p50: percentile(&mut raw_fts, 0.50),
+        count_p50: percentile(&mut count, 0.50),
+    })
+}
+
+/// Raw inserts of passage-sized rows into a plain table (no FTS, no triggers), in one commit.
+fn raw_insert_throughput(path: &Path, rows: usize, seed: u64) -> Result<f64> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE p (id INTEGER PRIMARY KEY, collection TEXT, source TEXT, text TEXT);",
+    )?;
+    let mut rng = SplitMix(0xba5e ^ seed);
+    let texts: Vec<String> = (0..rows).map(|_| synthetic_text(&mut rng, 40)).collect();
+    let started = Instant::now();
+    let tx = conn.transaction()?;
+    {
+        let mut stmt =
+            tx.prepare("INSERT INTO p (collection, source, text) VALUES ('bench', ?1, ?2)")?;
+        for (i, text) in texts.iter().enumerate() {
+            stmt.execute(rusqlite::params![format!("docs/doc-{}.md", i / 10), text])?;
+        }
+    }
+    tx.commit()?;
+    Ok(rows as f64 / started.elapsed().as_secs_f64())
+}
+
+/// A small deterministic generator (SplitMix64) for synthetic text and stand-in vectors.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// `words` words: mostly common business words, some from a long tail of `term<N>`.
+fn synthetic_text(rng: &mut SplitMix, words: usize) -> String {
+    use processops_store::synthetic::VOCABULARY;
+    (0..words)
+        .map(|_| {
+            let r = rng.next();
+            if r.is_multiple_of(4) {
+                format!("term{}", (r >> 8) % 5000)
+            } else {
+                VOCABULARY[((r >> 8) % VOCABULARY.len() as u64) as usize].to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A deterministic pseudo-random vector seeded by the text's hash (the store normalises it).
+/// A stand-in for a model's embedding: same cost to store and compare, no meaning.
+fn stand_in_vector(text: &str, dimensions: usize) -> Vec<f32> {
+    let seed = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut rng = SplitMix(seed);
+    (0..dimensions.max(1))
+        .map(|_| (rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+        .collect()
 }

@@ -48,8 +48,11 @@ pub enum Command {
     /// Measure the engine on this machine (medians, with a raw SQLite baseline).
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Serve the demo project with a scripted model, so everything works offline.
+    /// Serve the demo project offline: demo knowledge and runs drafted by the built-in model.
     Demo(DemoArgs),
+    /// The built-in offline models: fetch them once, list them, try them.
+    #[command(subcommand)]
+    Models(crate::models::ModelsCommand),
     /// Developer tools.
     #[command(subcommand)]
     Dev(DevCommand),
@@ -99,6 +102,9 @@ pub struct ServeArgs {
     /// How often schedules and watched folders are checked, in milliseconds.
     #[arg(long, default_value_t = 500, hide = true)]
     pub tick_ms: u64,
+    /// Start the demo runs from this folder of payloads once serving (used by `demo`).
+    #[arg(skip)]
+    pub demo_payloads: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -113,6 +119,18 @@ pub enum RunsCommand {
         #[arg(long, default_value_t = 30)]
         limit: u32,
         /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-execute a run from its recorded model replies and decisions, with no network, and
+    /// compare each step with the original (exit 1 when anything differs).
+    Replay {
+        /// Run id or a unique prefix of it.
+        run: String,
+        /// Replay on this edited blueprint file instead of the recorded version.
+        #[arg(long)]
+        blueprint: Option<PathBuf>,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -241,11 +259,9 @@ pub struct DecideArgs {
 
 #[derive(Subcommand)]
 pub enum KnowledgeCommand {
-    /// Split Markdown or text files into passages and add them to a collection.
-    Ingest {
-        collection: String,
-        paths: Vec<PathBuf>,
-    },
+    /// Add Markdown, text, HTML and PDF files (or folders of them) to a collection; unchanged
+    /// files are skipped, changed ones replaced.
+    Ingest(crate::knowledge::IngestArgs),
 }
 
 #[derive(Subcommand)]
@@ -254,12 +270,21 @@ pub enum BenchCommand {
     Engine(bench::EngineBenchArgs),
     /// The inbox with many tasks: first page, text search, a batch of decisions, tagging.
     Inbox(bench::InboxBenchArgs),
+    /// Knowledge search over 10,000 passages: BM25 and hybrid latency, ingest throughput.
+    Retrieval(bench::RetrievalBenchArgs),
+    /// What our model clients add over a bare HTTP round trip (loopback server).
+    Providers(crate::bench_ai::ProvidersBenchArgs),
+    /// The built-in model: load, time to first token, tokens/s; embedding throughput.
+    Model(crate::bench_ai::ModelBenchArgs),
 }
 
 #[derive(Args)]
 pub struct DemoArgs {
     #[arg(long, default_value = "127.0.0.1:8686")]
-    addr: String,
+    pub addr: String,
+    /// Use the scripted model (canned replies, instant) instead of the project's providers.
+    #[arg(long)]
+    pub scripted: bool,
 }
 
 #[derive(Subcommand)]
@@ -278,9 +303,7 @@ pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
         Command::Serve(a) => serve(&project, &a).await,
         Command::Runs(c) => runs(&project, c).await,
         Command::Inbox(c) => inbox(&project, c).await,
-        Command::Knowledge(KnowledgeCommand::Ingest { collection, paths }) => {
-            ingest(&project, collection, &paths).await
-        }
+        Command::Knowledge(KnowledgeCommand::Ingest(a)) => crate::knowledge::run(&project, a).await,
         Command::Schema => {
             println!(
                 "{}",
@@ -294,9 +317,13 @@ pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Engine(a)) => bench::engine(a).await,
         Command::Bench(BenchCommand::Inbox(a)) => bench::inbox(a).await,
-        Command::Demo(a) => crate::demo::run(&project, a.addr).await,
+        Command::Bench(BenchCommand::Retrieval(a)) => bench::retrieval(a).await,
+        Command::Bench(BenchCommand::Providers(a)) => crate::bench_ai::providers(a).await,
+        Command::Bench(BenchCommand::Model(a)) => crate::bench_ai::model(a).await,
+        Command::Demo(a) => crate::demo::run(&project, a).await,
         Command::Tag(c) => crate::feedback::tag(&project, c).await,
         Command::Eval(c) => crate::feedback::eval(&project, c).await,
+        Command::Models(c) => crate::models::run(c).await,
         Command::Dev(DevCommand::LlmServer { addr }) => {
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
@@ -504,6 +531,32 @@ async fn runs(project: &Project, c: RunsCommand) -> Result<ExitCode> {
             } else {
                 print!("{}", render::timeline(&detail, full));
             }
+        }
+        RunsCommand::Replay {
+            run,
+            blueprint,
+            json,
+        } => {
+            let service = project.service().await?;
+            let id = service.resolve_run(&run)?;
+            let source = match &blueprint {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                ),
+                None => None,
+            };
+            let report = service.replay(id, source.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", render::replay(&report));
+            }
+            return Ok(if report.identical() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_PROBLEMS)
+            });
         }
         RunsCommand::Retry { run } => {
             let service = project.service().await?;
@@ -754,44 +807,6 @@ async fn decide(project: &Project, a: DecideArgs) -> Result<ExitCode> {
     })
 }
 
-async fn ingest(project: &Project, collection: String, paths: &[PathBuf]) -> Result<ExitCode> {
-    let store = project.open_store()?;
-    let mut total = 0;
-    let mut added = 0;
-    for path in paths {
-        let files: Vec<PathBuf> = if path.is_dir() {
-            let mut f: Vec<PathBuf> = std::fs::read_dir(path)?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .collect();
-            f.sort();
-            f
-        } else {
-            vec![path.clone()]
-        };
-        for file in files {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {} as text", file.display()))?;
-            let source = file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let passages: Vec<(String, String)> = processops_core::knowledge::split_passages(&text)
-                .into_iter()
-                .map(|p| (source.clone(), p))
-                .collect();
-            total += passages.len();
-            added += store.ingest(collection.clone(), passages).await?;
-        }
-    }
-    println!(
-        "{added} new passage(s) in `{collection}` ({} already present)",
-        total - added
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
 pub async fn serve(project: &Project, a: &ServeArgs) -> Result<ExitCode> {
     let Lock::Held(_lock) = project.lock()? else {
         bail!(
@@ -863,6 +878,12 @@ pub async fn serve(project: &Project, a: &ServeArgs) -> Result<ExitCode> {
             "Using the scripted demo model at {} (replies are canned, for trying things out)",
             s.base_url()
         );
+    }
+    if let Some(payloads) = &a.demo_payloads {
+        tokio::spawn(crate::demo::start_demo_runs(
+            engine.clone(),
+            payloads.clone(),
+        ));
     }
     let shutdown = cancel.clone();
     axum::serve(listener, router)

@@ -5,16 +5,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result};
-use processops_llm::scripted::{ScriptedConfig, ScriptedServer};
-use processops_llm::{ChatModel, OpenAiCompatible, OpenAiConfig};
+use anyhow::Result;
 use serde_json::Value;
 
-use crate::commands::ServeArgs;
+use crate::commands::{DemoArgs, ServeArgs};
 use crate::project::{Lock, Project};
 
-/// Serve the demo project: the demo notes service, demo data, then `serve` with the scripted model.
-pub async fn run(project: &Project, addr: String) -> Result<ExitCode> {
+/// Serve the demo project: the demo notes service, demo knowledge, then `serve` on the
+/// project's models (the built-in offline model by default), with the demo runs started in the
+/// background so the inbox fills while you watch.
+pub async fn run(project: &Project, a: DemoArgs) -> Result<ExitCode> {
     // The demo blueprints deliver to the fictional company's notes service and helpdesk at
     // localhost:8787; stand in for them so approved runs complete.
     match tokio::net::TcpListener::bind("127.0.0.1:8787").await {
@@ -30,16 +30,79 @@ pub async fn run(project: &Project, addr: String) -> Result<ExitCode> {
             "warning: cannot start the demo notes service on 127.0.0.1:8787 ({e}); HTTP outputs of the demo will retry and need attention"
         ),
     }
-    seed(project).await?;
+    let fresh = seed(project).await?;
+    let payloads = project.root.join("demo/payloads");
     crate::commands::serve(
         project,
         &ServeArgs {
-            addr,
-            scripted_model: true,
+            addr: a.addr,
+            scripted_model: a.scripted,
             tick_ms: 500,
+            demo_payloads: (fresh && payloads.is_dir()).then_some(payloads),
         },
     )
     .await
+}
+
+/// Start a run per demo payload, one after the other (a local model drafts one at a time).
+/// `demo/payloads/<blueprint>.<anything>.json`.
+pub async fn start_demo_runs(engine: processops_engine::Engine, payloads: PathBuf) {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(&payloads) {
+        Ok(rd) => rd
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect(),
+        Err(e) => {
+            eprintln!("demo: cannot read {}: {e}", payloads.display());
+            return;
+        }
+    };
+    // Free-text drafts first: a small local model rarely manages structured JSON, so those
+    // runs come last (they end flagged for attention, which the demo shows as it is).
+    let structured = |file: &PathBuf| {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        engine
+            .blueprint(name.split('.').next().unwrap_or_default())
+            .is_ok_and(|c| {
+                c.blueprint.nodes.iter().any(|n| {
+                    matches!(n, processops_core::blueprint::Node::Prompt(p) if p.output_schema.is_some())
+                })
+            })
+    };
+    files.sort_by_key(|f| (structured(f), f.clone()));
+    let total = files.len();
+    for (i, file) in files.into_iter().enumerate() {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let blueprint = name.split('.').next().unwrap_or_default().to_owned();
+        let payload = match std::fs::read_to_string(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("demo: {name}: {e}");
+                continue;
+            }
+        };
+        match engine
+            .start_run(&blueprint, None, payload, Some(format!("demo:{name}")))
+            .await
+        {
+            Ok(s) => {
+                engine.settle(s.run_id).await;
+                println!("demo: run {}/{total} drafted ({name})", i + 1);
+            }
+            Err(e) => eprintln!("demo: {name}: {e}"),
+        }
+    }
+    println!("demo: all {total} demo runs started; open the inbox with `processops inbox list`");
 }
 
 /// Accepts any POST, appends it (path, idempotency key, body) to a JSONL file, de-duplicating
@@ -69,87 +132,42 @@ async fn demo_sink(listener: tokio::net::TcpListener, file: PathBuf) {
     let _ = axum::serve(listener, app).await;
 }
 
-/// Prepare the demo: ingest the project's knowledge folder and, on a fresh database, start a
-/// few runs per blueprint from `demo/payloads/` so the inbox has work in it.
-async fn seed(project: &Project) -> Result<()> {
+/// Prepare the demo: ingest the project's knowledge folders (re-ingest is incremental).
+/// Returns whether the database has no runs yet (then the demo runs are started).
+async fn seed(project: &Project) -> Result<bool> {
     let Lock::Held(_lock) = project.lock()? else {
         anyhow::bail!("a server already runs this project; stop it before `processops demo`");
     };
-    let llm = ScriptedServer::start(ScriptedConfig::default()).await?;
-    let client: Arc<dyn ChatModel> =
-        Arc::new(OpenAiCompatible::new(OpenAiConfig::new(llm.base_url()))?);
-    let (engine, _) = project
-        .engine(None, Some(vec![("default".into(), client)]))
-        .await?;
+    let (engine, _) = project.engine(None, None).await?;
     let knowledge = project.root.join("demo/knowledge");
     if knowledge.is_dir() {
-        for dir in std::fs::read_dir(&knowledge)?
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&knowledge)?
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.is_dir())
-        {
+            .collect();
+        dirs.sort();
+        for dir in dirs {
             let collection = dir
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let mut passages = Vec::new();
-            for file in std::fs::read_dir(&dir)?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-            {
-                let text = std::fs::read_to_string(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
-                let source = file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                passages.extend(
-                    processops_core::knowledge::split_passages(&text)
-                        .into_iter()
-                        .map(|p| (source.clone(), p)),
-                );
-            }
-            engine.store().ingest(collection, passages).await?;
+            crate::knowledge::ingest_paths(
+                engine.store(),
+                &collection,
+                &[dir],
+                false,
+                engine.embedder().cloned(),
+            )
+            .await?;
         }
     }
-    let payloads = project.root.join("demo/payloads");
-    if engine
+    let fresh = engine
         .store()
         .list_runs(&processops_store::RunFilter {
             limit: Some(1),
             ..Default::default()
         })?
-        .is_empty()
-        && payloads.is_dir()
-    {
-        let mut files: Vec<_> = std::fs::read_dir(&payloads)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .collect();
-        files.sort();
-        for file in files
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        {
-            // demo/payloads/<blueprint>.<anything>.json
-            let name = file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let blueprint = name.split('.').next().unwrap_or_default().to_owned();
-            let payload: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file)?)
-                .with_context(|| format!("{name} is not valid JSON"))?;
-            match engine
-                .start_run(&blueprint, None, payload, Some(format!("demo:{name}")))
-                .await
-            {
-                Ok(s) => engine.settle(s.run_id).await,
-                Err(e) => eprintln!("demo: {name}: {e}"),
-            }
-        }
-    }
-    engine.settle_all().await;
-    llm.shutdown().await;
-    Ok(())
+        .is_empty();
+    Ok(fresh)
 }

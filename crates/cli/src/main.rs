@@ -1,9 +1,12 @@
 //! `processops`: validate, run and serve blueprints; work the inbox.
 
 mod bench;
+mod bench_ai;
 mod commands;
 mod demo;
 mod feedback;
+mod knowledge;
+mod models;
 mod project;
 mod remote;
 mod render;
@@ -44,6 +47,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    default_model_threads();
     let cli = Cli::parse();
     let verbose = matches!(
         cli.command,
@@ -84,4 +88,16 @@ fn init_tracing(verbose: bool) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+}
+
+/// The built-in models' tensor library sizes its worker pool from `CANDLE_NUM_THREADS` when
+/// first used. Its workers spin while they wait, so on a busy 2-core machine two threads run
+/// about ten times slower than one: default to one unless the user chose otherwise.
+#[allow(unsafe_code)]
+fn default_model_threads() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: this runs first thing in `main`, before the async runtime or any other
+        // thread exists, so nothing can read the environment while it changes.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+    }
 }

@@ -128,7 +128,7 @@ impl Project {
             }
         }
         let settings = Settings::load(&self.root)?;
-        let mut providers = settings.providers().await?;
+        let mut providers = settings.providers(&self.root).await?;
         for (name, model) in providers_override.unwrap_or_default() {
             providers.insert(name, model);
         }
@@ -139,6 +139,9 @@ impl Project {
             outputs_dir: self.outputs(),
         })?;
         engine.set_directory(settings.directory());
+        if let Some(embedder) = settings.embedder()? {
+            engine.set_embedder(embedder);
+        }
         engine.record_versions().await?;
         Ok((engine, problems))
     }

@@ -464,3 +464,65 @@ pub fn timeline(d: &RunDetail, full: bool) -> String {
     }
     out
 }
+
+/// A replay's comparison, step by step.
+pub fn replay(r: &processops_engine::replay::ReplayReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Replay of run {} ({} @ {}) as {}",
+        r.run_id,
+        r.blueprint,
+        short(&r.original_version),
+        r.replay_run_id
+    );
+    if r.replay_version != r.original_version {
+        let _ = writeln!(
+            out,
+            "on edited blueprint version {}",
+            short(&r.replay_version)
+        );
+    }
+    for s in &r.steps {
+        let mark = match s.outcome.as_str() {
+            "same" => "same",
+            "different" => "DIFFERENT",
+            "only_original" => "NOT REACHED",
+            _ => "NEW",
+        };
+        let prompt = if s.prompt_changed {
+            "  (prompt changed)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  {:<20} #{:<2} {mark}{prompt}", s.node, s.visit);
+        if s.outcome == "different" {
+            let before = s
+                .original
+                .as_ref()
+                .map(|v| compact(v, 160))
+                .unwrap_or_default();
+            let after = s
+                .replayed
+                .as_ref()
+                .map(|v| compact(v, 160))
+                .unwrap_or_default();
+            let _ = writeln!(out, "      was: {before}\n      now: {after}");
+        }
+    }
+    for u in &r.unanswered {
+        let _ = writeln!(out, "  unanswered: {u}");
+    }
+    let _ = writeln!(
+        out,
+        "status: {} → {}  ·  {}",
+        r.original_status,
+        r.replay_status,
+        if r.identical() {
+            "identical"
+        } else {
+            "differs"
+        }
+    );
+    out
+}

@@ -130,6 +130,39 @@ pub struct StepMeta {
     /// The rendered input (prompt text, request body) for the timeline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
+    /// Every model call the step made, in order: what `runs replay` plays back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchanges: Vec<Exchange>,
+}
+
+/// One recorded model call: the request as sent (never credentials) and what came back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Exchange {
+    /// The agent of the blueprint that made the call.
+    pub agent: String,
+    pub provider: String,
+    /// `call`, or `repair` for the second try after a reply failed the output schema.
+    pub purpose: String,
+    /// The provider-neutral request: model, messages, temperature, max tokens, schema.
+    pub request: Value,
+    /// The reply text, when the call succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    /// The model that answered, as the provider reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Why the call failed (or why its reply was refused), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub prompt_tokens: u32,
+    #[serde(default)]
+    pub completion_tokens: u32,
+    #[serde(default)]
+    pub latency_ms: f64,
+    /// HTTP tries the provider needed (retries included).
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -1327,3 +1327,41 @@ proptest! {
 fn the_mutation_seed_is_valid() {
     check(MUTATED, "");
 }
+
+#[test]
+fn retrieve_filters_and_token_budgets() {
+    check(
+        r#"
+id: demo
+name: Demo
+start: look
+nodes:
+  - id: look
+    kind: retrieve
+    collection: faq
+    query: refunds
+    filter: "policies/*.md"
+    max_tokens: 1500
+    next: [bad, worse]
+  - id: bad
+    kind: retrieve
+    collection: faq
+    query: refunds
+    filter: "../secrets/*"
+    max_tokens: 0
+  - id: worse
+    kind: retrieve
+    collection: faq
+    query: "{{ look.mode }} {{ look.snippets }}"
+    filter: "[ab].md"
+"#,
+        r#"
+16:13 error[invalid-filter] filter `../secrets/*` is not valid: `..` never appears in a source
+  help: a glob over sources relative to the ingested folder, e.g. `policies/*.md` or `*.pdf`
+17:17 error[schema] max_tokens must be at least 1
+  help: remove it for no budget, or set the tokens the passages may use, e.g. `max_tokens: 1500`
+22:13 error[invalid-filter] filter `[ab].md` is not valid: `[` and `]` are not supported in filters; use `*` and `?`
+  help: a glob over sources relative to the ingested folder, e.g. `policies/*.md` or `*.pdf`
+"#,
+    );
+}

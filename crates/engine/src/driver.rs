@@ -180,6 +180,33 @@ impl Driver {
         }
     }
 
+    /// A template that reads the JSON of a step whose structured output failed fails with
+    /// "undefined value"; say which step is the cause and what to do.
+    fn explain(&self, error: String) -> String {
+        let culprits: Vec<&str> = self
+            .state
+            .outputs
+            .iter()
+            .filter(|(_, o)| {
+                o.get("needs_attention")
+                    .and_then(serde_json::Value::as_bool)
+                    == Some(true)
+            })
+            .map(|(id, _)| id.as_str())
+            .collect();
+        if culprits.is_empty() {
+            return error;
+        }
+        format!(
+            "{error} (step {} produced no valid JSON: no agent's reply matched its output_schema, even after a repair attempt; use a stronger model or a fallback agent, then retry the run)",
+            culprits
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+
     fn attempt(&self, node: &str) -> u32 {
         self.state.active.get(node).map_or(1, |a| a.attempt)
     }
@@ -247,7 +274,10 @@ impl Driver {
                     launches.push((node, visit, prepared));
                 }
                 // Rendering failed before anything happened outside: fail the step.
-                Err(error) => self.record(failed_before_acting(node, visit, attempt, error)),
+                Err(error) => {
+                    let error = self.explain(error);
+                    self.record(failed_before_acting(node, visit, attempt, error));
+                }
             }
         }
         for (node, _, _) in &launches {
@@ -291,13 +321,31 @@ impl Driver {
                                 Event::TaskCreated { task },
                             ]);
                         }
-                        Err(error) => self.record(failed_before_acting(node, visit, attempt, error)),
+                        Err(error) => {
+                            let error = self.explain(error);
+                            self.record(failed_before_acting(node, visit, attempt, error));
+                        }
                     }
                     return Ok(());
                 }
-                match nodes::run_pure(&self.engine, &compiled, n, &ctx) {
+                let recorded = match (n, self.engine.inner.replay.get()) {
+                    // A replay retrieves what the original retrieved: the knowledge base may
+                    // have changed since.
+                    (Node::Retrieve(r), Some(recording)) => recording
+                        .output(&node, visit)
+                        .map(|output| nodes::recorded(output.clone(), r.next.targets())),
+                    _ => None,
+                };
+                let result = match recorded {
+                    Some(outcome) => Ok(outcome),
+                    None => nodes::run_pure(&self.engine, &compiled, n, &ctx),
+                };
+                match result {
                     Ok(outcome) => self.record([outcome.into_event(&node, visit)]),
-                    Err(error) => self.record(failed_before_acting(node, visit, attempt, error)),
+                    Err(error) => {
+                        let error = self.explain(error);
+                        self.record(failed_before_acting(node, visit, attempt, error));
+                    }
                 }
             }
             Step::CompleteReview { node, visit } => {

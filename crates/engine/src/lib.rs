@@ -10,6 +10,7 @@ mod compiled;
 mod driver;
 mod nodes;
 pub mod payload;
+pub mod replay;
 pub mod settings;
 pub mod triggers;
 
@@ -113,6 +114,10 @@ pub(crate) struct Inner {
     pub(crate) settled: Notify,
     /// Who may decide what (empty: a single-user installation).
     pub(crate) directory: std::sync::RwLock<processops_core::identity::Directory>,
+    /// Turns retrieval queries into vectors for hybrid search; BM25 only without one.
+    pub(crate) embedder: std::sync::OnceLock<Arc<dyn processops_llm::Embedder>>,
+    /// Set only in a replay: the recorded results that stand in for outside effects.
+    pub(crate) replay: std::sync::OnceLock<Arc<replay::Recording>>,
 }
 
 impl Engine {
@@ -134,6 +139,8 @@ impl Engine {
                 drivers: Mutex::new(HashMap::new()),
                 settled: Notify::new(),
                 directory: std::sync::RwLock::default(),
+                replay: std::sync::OnceLock::new(),
+                embedder: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -143,6 +150,15 @@ impl Engine {
         if let Ok(mut d) = self.inner.directory.write() {
             *d = directory;
         }
+    }
+
+    /// Use this embedder for hybrid retrieval (set once, before runs start).
+    pub fn set_embedder(&self, embedder: Arc<dyn processops_llm::Embedder>) {
+        let _ = self.inner.embedder.set(embedder);
+    }
+
+    pub fn embedder(&self) -> Option<&Arc<dyn processops_llm::Embedder>> {
+        self.inner.embedder.get()
     }
 
     pub fn store(&self) -> &Store {

@@ -78,6 +78,11 @@ fn simple(output: Value, next: &[String]) -> Outcome {
     }
 }
 
+/// A step's outcome taken from a recording (replay).
+pub(crate) fn recorded(output: Value, next: &[String]) -> Outcome {
+    simple(output, next)
+}
+
 /// Compute a node that has no side effects: route, branch, transform, retrieve.
 pub(crate) fn run_pure(
     engine: &Engine,
@@ -132,10 +137,52 @@ pub(crate) fn run_pure(
         Node::Retrieve(r) => {
             let started = Instant::now();
             let query = compiled.render(id, "query", ctx)?;
-            let passages = engine
+            let filter = processops_store::SearchFilter {
+                source_glob: r.filter.clone(),
+            };
+            // Hybrid search when the engine has an embedder: the query's vector ranks passages
+            // by meaning, fused with BM25. Embedding one short query takes milliseconds, so it
+            // runs here rather than on a blocking thread.
+            let vector = match engine.embedder() {
+                Some(e) => match e.embed(std::slice::from_ref(&query)) {
+                    Ok(mut v) => v.pop().map(|v| (e.model_id().to_owned(), v)),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "query embedding failed; searching with BM25 only");
+                        None
+                    }
+                },
+                None => None,
+            };
+            let query_vector = vector
+                .as_ref()
+                .map(|(model_id, v)| processops_store::QueryVector {
+                    model_id,
+                    vector: v,
+                });
+            let found = engine
                 .store()
-                .search(&r.collection, &query, r.top_k)
+                .search_hybrid(&r.collection, &query, query_vector, r.top_k, &filter)
                 .map_err(|e| e.to_string())?;
+            let entries: Vec<String> = found
+                .hits
+                .iter()
+                .map(|h| format!("[{}] {}", h.source, h.text))
+                .collect();
+            // Passages in rank order while their estimated tokens (chars / 4) fit the budget;
+            // always at least one.
+            let keep = match r.max_tokens {
+                Some(budget) => processops_core::knowledge::fit_token_budget(
+                    entries.iter().map(String::as_str),
+                    budget,
+                ),
+                None => entries.len(),
+            };
+            let passages: Vec<processops_store::Passage> =
+                found.hits[..keep].iter().map(|h| h.passage()).collect();
+            let snippets: Vec<&str> = found.hits[..keep]
+                .iter()
+                .map(|h| h.snippet.as_str())
+                .collect();
             let memory = match &r.memory {
                 Some(m) => {
                     let subject = compiled.render(id, "memory.subject", ctx)?;
@@ -146,13 +193,12 @@ pub(crate) fn run_pure(
                 }
                 None => Vec::new(),
             };
-            let text = passages
-                .iter()
-                .map(|p| format!("[{}] {}", p.source, p.text))
-                .collect::<Vec<_>>()
-                .join("\n\n");
+            let text = entries[..keep].join("\n\n");
             let mut o = simple(
-                json!({ "query": query, "passages": passages, "text": text, "memory": memory }),
+                json!({
+                    "query": query, "passages": passages, "text": text, "memory": memory,
+                    "snippets": snippets, "mode": found.mode.as_str(),
+                }),
                 r.next.targets(),
             );
             o.meta.duration_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
@@ -214,11 +260,21 @@ pub(crate) fn start_review(
     });
     // The context a manager needs to judge the draft: what triggered the run and what every
     // earlier step produced (retrieved passages, prompts, models).
-    let context = json!({
+    // Steps whose structured output failed every agent and repair: the draft needs a closer look.
+    let attention: Vec<&String> = state
+        .outputs
+        .iter()
+        .filter(|(_, o)| o.get("needs_attention").and_then(Value::as_bool) == Some(true))
+        .map(|(id, _)| id)
+        .collect();
+    let mut context = json!({
         "trigger": state.payload,
         "steps": state.outputs,
         "path": if escalate { "escalate" } else { "review" },
     });
+    if !attention.is_empty() {
+        context["needs_attention"] = json!(attention);
+    }
     let mut excluded = Vec::new();
     for i in 0..r.not_by.len() {
         let name = compiled.render(&r.id, &format!("not_by.{i}"), ctx)?;
@@ -513,6 +569,15 @@ pub(crate) async fn perform(
     prepared: Prepared,
     step_key: String,
 ) -> Result<Outcome, String> {
+    if let Some(recording) = engine.inner.replay.get()
+        && matches!(prepared, Prepared::Http { .. } | Prepared::Emit { .. })
+    {
+        // A replay never calls out again: the recorded result stands in.
+        return crate::replay::parse_step_key(&step_key)
+            .and_then(|(node, visit)| recording.output(&node, visit).cloned())
+            .map(|output| simple(output, &[]))
+            .ok_or_else(|| "replay: this step has no recorded result".to_owned());
+    }
     match prepared {
         Prepared::Prompt {
             calls,
@@ -592,10 +657,12 @@ async fn perform_prompt(
 ) -> Result<Outcome, String> {
     let started = Instant::now();
     let mut errors = Vec::new();
-    let mut retries = 0;
+    let mut exchanges = Vec::new();
     let input = calls
         .first()
         .map(|c| json!({ "messages": c.request.messages }));
+    // The last reply that arrived but failed the output schema: kept for the reviewer.
+    let mut unusable: Option<(String, String)> = None;
     for (i, call) in calls.into_iter().enumerate() {
         let Some(provider) = engine.inner.providers.get(&call.provider) else {
             errors.push(format!(
@@ -604,62 +671,157 @@ async fn perform_prompt(
             ));
             continue;
         };
-        match provider
-            .chat(call.request.clone(), CallContext::step(step_key.clone()))
-            .await
-        {
-            Ok(resp) => {
-                retries += resp.attempts.saturating_sub(1);
-                let json = match engine_output_check(engine, node, &resp.text) {
-                    Ok(j) => j,
-                    Err(e) => {
-                        errors.push(format!(
-                            "agent `{}`: the reply does not match the output schema: {e}",
-                            call.agent
-                        ));
-                        continue;
-                    }
-                };
+        if !provider.healthy() {
+            // Its circuit is open: fail over now instead of waiting for timeouts.
+            errors.push(format!(
+                "agent `{}`: provider `{}` is failing (circuit open), skipped",
+                call.agent, call.provider
+            ));
+            continue;
+        }
+        let ctx = CallContext::step(step_key.clone());
+        let mut reply = call_once(provider.as_ref(), call.request.clone(), &ctx).await;
+        let mut checked = reply
+            .as_ref()
+            .ok()
+            .map(|r| engine_output_check(node, &r.text));
+        if let (Ok(resp), Some(Err(problem))) = (&reply, &checked) {
+            // One repair attempt: show the model its reply and what is wrong with it.
+            exchanges.push(exchange(
+                &call,
+                "call",
+                &call.request,
+                &reply,
+                Some(problem),
+            ));
+            let mut repair = call.request.clone();
+            repair
+                .messages
+                .push(ChatMessage::assistant(resp.text.clone()));
+            repair.messages.push(ChatMessage::user(format!(
+                "Your reply does not match the required JSON Schema: {problem}. Reply again with only the corrected JSON."
+            )));
+            reply = call_once(provider.as_ref(), repair.clone(), &ctx).await;
+            checked = reply
+                .as_ref()
+                .ok()
+                .map(|r| engine_output_check(node, &r.text));
+            let problem = checked.as_ref().and_then(|c| c.as_ref().err());
+            exchanges.push(exchange(&call, "repair", &repair, &reply, problem));
+        } else {
+            let problem = checked.as_ref().and_then(|c| c.as_ref().err());
+            exchanges.push(exchange(&call, "call", &call.request, &reply, problem));
+        }
+        match (reply, checked) {
+            (Ok(resp), Some(Ok(json))) => {
+                let retries = exchanges.iter().map(|e| e.attempts.saturating_sub(1)).sum();
+                let repaired = exchanges.last().is_some_and(|e| e.purpose == "repair");
                 let fallback = (i > 0).then(|| call.agent.clone());
                 let output = json!({
                     "text": resp.text, "json": json, "model": resp.model, "agent": call.agent,
                     "tokens": { "prompt": resp.usage.prompt_tokens, "completion": resp.usage.completion_tokens },
-                    "fallback_used": fallback, "attempts": resp.attempts,
+                    "fallback_used": fallback, "attempts": resp.attempts, "repaired": repaired,
                 });
                 let mut o = simple(output, node.next.targets());
                 o.meta = StepMeta {
                     duration_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
                     model: Some(resp.model),
-                    prompt_tokens: Some(resp.usage.prompt_tokens),
-                    completion_tokens: Some(resp.usage.completion_tokens),
+                    prompt_tokens: Some(exchanges.iter().map(|e| e.prompt_tokens).sum()),
+                    completion_tokens: Some(exchanges.iter().map(|e| e.completion_tokens).sum()),
                     retries,
                     fallback,
                     input: input.clone(),
+                    exchanges,
                 };
                 return Ok(o);
             }
-            Err(e) => errors.push(format!("agent `{}`: {e}", call.agent)),
+            (Ok(resp), _) => {
+                let problem = exchanges
+                    .last()
+                    .and_then(|e| e.error.clone())
+                    .unwrap_or_default();
+                errors.push(format!(
+                    "agent `{}`: the reply does not match the output schema, even after a repair attempt: {problem}",
+                    call.agent
+                ));
+                unusable = Some((resp.text, call.agent.clone()));
+            }
+            (Err(e), _) => errors.push(format!("agent `{}`: {e}", call.agent)),
         }
     }
+    let meta = |fallback: &str, exchanges: Vec<processops_core::journal::Exchange>| StepMeta {
+        duration_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+        fallback: Some(fallback.to_owned()),
+        input: input.clone(),
+        exchanges,
+        ..StepMeta::default()
+    };
     if let Some(text) = fallback_text {
         let output = json!({
             "text": text, "json": null, "model": null, "agent": null, "tokens": { "prompt": 0, "completion": 0 },
             "fallback_used": "template", "attempts": 0, "errors": errors,
         });
         let mut o = simple(output, node.next.targets());
-        o.meta = StepMeta {
-            duration_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
-            fallback: Some("template".into()),
-            input,
-            ..StepMeta::default()
-        };
+        o.meta = meta("template", exchanges);
+        return Ok(o);
+    }
+    if let Some((text, agent)) = unusable {
+        // Structured output failed everywhere, but there is a draft: the run goes on and the
+        // next review shows it flagged, rather than the run stopping with nothing to show.
+        let output = json!({
+            "text": text, "json": null, "model": null, "agent": agent, "tokens": { "prompt": 0, "completion": 0 },
+            "fallback_used": null, "attempts": 0, "errors": errors, "needs_attention": true,
+        });
+        let mut o = simple(output, node.next.targets());
+        o.meta = meta("needs attention", exchanges);
         return Ok(o);
     }
     Err(errors.join("; "))
 }
 
+/// One provider call; errors become text (they are shown to operators, never hold keys).
+async fn call_once(
+    provider: &dyn processops_llm::ChatModel,
+    request: ChatRequest,
+    ctx: &CallContext,
+) -> Result<processops_llm::ChatResponse, String> {
+    provider
+        .chat(request, ctx.clone())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn exchange(
+    call: &PromptCall,
+    purpose: &str,
+    request: &ChatRequest,
+    reply: &Result<processops_llm::ChatResponse, String>,
+    problem: Option<&String>,
+) -> processops_core::journal::Exchange {
+    let mut e = processops_core::journal::Exchange {
+        agent: call.agent.clone(),
+        provider: call.provider.clone(),
+        purpose: purpose.to_owned(),
+        request: serde_json::to_value(request).unwrap_or(Value::Null),
+        error: problem.cloned(),
+        ..processops_core::journal::Exchange::default()
+    };
+    match reply {
+        Ok(r) => {
+            e.response = Some(r.text.clone());
+            e.model = Some(r.model.clone());
+            e.prompt_tokens = r.usage.prompt_tokens;
+            e.completion_tokens = r.usage.completion_tokens;
+            e.latency_ms = r.latency.as_secs_f64() * 1000.0;
+            e.attempts = r.attempts;
+        }
+        Err(err) => e.error = Some(err.clone()),
+    }
+    e
+}
+
 /// Parse and check a structured reply; plain prompts pass through as `null`.
-fn engine_output_check(engine: &Engine, node: &PromptNode, text: &str) -> Result<Value, String> {
+fn engine_output_check(node: &PromptNode, text: &str) -> Result<Value, String> {
     let Some(schema) = &node.output_schema else {
         return Ok(Value::Null);
     };
@@ -670,7 +832,6 @@ fn engine_output_check(engine: &Engine, node: &PromptNode, text: &str) -> Result
         .trim_end_matches("```")
         .trim();
     let value: Value = serde_json::from_str(trimmed).map_err(|e| format!("not JSON ({e})"))?;
-    let _ = engine;
     // Validation checked the schema when the blueprint loaded; a reply that does not fit it
     // must not reach templates that read its fields.
     let validator = jsonschema::validator_for(schema).map_err(|e| e.to_string())?;

@@ -2,21 +2,30 @@
 //!
 //! - [`ChatModel`]: the wire-agnostic interface the engine calls.
 //! - [`OpenAiCompatible`]: an OpenAI-compatible `/chat/completions` client
-//!   (JSON and SSE) with retries, backoff and `Retry-After`.
-//! - [`scripted::ScriptedServer`]: a real loopback HTTP server speaking the
-//!   same protocol, for tests, benchmarks and the offline demo.
+//!   (JSON and SSE) with retries, backoff, `Retry-After` and timeouts.
+//! - [`Anthropic`]: the same for Anthropic's `/v1/messages`.
+//! - [`Breaker`]: a circuit breaker around any [`ChatModel`].
+//! - [`scripted::ScriptedServer`]: a real loopback HTTP server speaking both
+//!   protocols, for tests, benchmarks and the offline demo.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+mod anthropic;
+pub mod breaker;
 mod error;
 mod openai;
+mod retry;
 pub mod scripted;
 pub mod sse;
+mod transport;
 pub mod wire;
 
+pub use anthropic::{Anthropic, AnthropicConfig};
+pub use breaker::{Breaker, BreakerConfig, CircuitState};
 pub use error::LlmError;
 pub use openai::{OpenAiCompatible, OpenAiConfig};
 
@@ -119,11 +128,24 @@ pub struct ChatResponse {
     /// The model the server says answered (falls back to the requested one).
     pub model: String,
     pub usage: Usage,
+    /// Why the model stopped, as the provider says it (OpenAI `stop` or
+    /// `length`, Anthropic `end_turn` or `max_tokens`).
     pub finish_reason: Option<String>,
     /// Wall time of the whole call, retries and backoff included.
     pub latency: Duration,
     /// Number of HTTP tries, 1 when the first one succeeded.
     pub attempts: u32,
+}
+
+/// Turns texts into vectors for semantic search (the built-in MiniLM model, or a test double).
+/// Vectors are L2-normalised, so a dot product is the cosine similarity.
+pub trait Embedder: Send + Sync {
+    /// A stable name of the model and its settings; vectors from different ids never mix.
+    fn model_id(&self) -> &str;
+    /// Length of every vector.
+    fn dimensions(&self) -> usize;
+    /// One vector per text, in order. CPU-bound: call it from a blocking thread.
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, LlmError>;
 }
 
 /// Something that answers chat requests. Object safe, so the engine can hold
@@ -134,4 +156,40 @@ pub trait ChatModel: Send + Sync {
         req: ChatRequest,
         ctx: CallContext,
     ) -> BoxFuture<'a, Result<ChatResponse, LlmError>>;
+
+    /// Whether a call now is worth making. False while a [`Breaker`] is open,
+    /// so a caller with several agents can go straight to the next one; a
+    /// call made anyway fails fast with [`LlmError::CircuitOpen`].
+    fn healthy(&self) -> bool {
+        true
+    }
+}
+
+// Lets wrappers such as `Breaker` hold a shared or boxed model.
+impl<M: ChatModel + ?Sized> ChatModel for Arc<M> {
+    fn chat<'a>(
+        &'a self,
+        req: ChatRequest,
+        ctx: CallContext,
+    ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
+        (**self).chat(req, ctx)
+    }
+
+    fn healthy(&self) -> bool {
+        (**self).healthy()
+    }
+}
+
+impl<M: ChatModel + ?Sized> ChatModel for Box<M> {
+    fn chat<'a>(
+        &'a self,
+        req: ChatRequest,
+        ctx: CallContext,
+    ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
+        (**self).chat(req, ctx)
+    }
+
+    fn healthy(&self) -> bool {
+        (**self).healthy()
+    }
 }

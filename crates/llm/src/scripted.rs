@@ -1,6 +1,8 @@
 //! A loopback HTTP server that speaks the OpenAI chat-completions protocol
-//! with scripted replies and injectable faults. Tests, the benchmark and the
-//! offline demo use it in place of a real model.
+//! (`POST /v1/chat/completions`) and the Anthropic Messages protocol
+//! (`POST /v1/messages`), JSON and SSE, with scripted replies and injectable
+//! faults. Tests, the benchmark and the offline demo use it in place of a
+//! real model.
 //!
 //! Faults happen on the wire, not in-process: a 429 is a real response with a
 //! `Retry-After` header, and a dropped connection really closes the socket.
@@ -38,18 +40,23 @@ use crate::wire::{
     WireError, WireErrorDetail, WireMessage, WireUsage,
 };
 
+mod anthropic;
 mod responder;
 
 pub use responder::{count_tokens, default_responder};
 
-/// Builds a reply text from a request.
+/// Builds a reply text from a request. Anthropic requests are given to it
+/// translated: the `system` field becomes a leading system message, and a
+/// structured-output instruction in it becomes a `json_schema` (or
+/// `json_object`) response format.
 pub type Responder = Arc<dyn Fn(&WireChatRequest) -> String + Send + Sync>;
 
-/// One scripted misbehaviour, applied to the next chat request (FIFO).
+/// One scripted misbehaviour, applied to the next well-formed chat request
+/// of either protocol (FIFO).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
-    /// Answer with this status, an OpenAI-style error body and, if given,
-    /// `Retry-After: <seconds>`. Statuses below 200 become 500.
+    /// Answer with this status, an error body in the protocol's shape and, if
+    /// given, `Retry-After: <seconds>`. Statuses below 200 become 500.
     Status {
         status: u16,
         retry_after: Option<u64>,
@@ -60,10 +67,19 @@ pub enum Fault {
     /// send part of the stream first and then close it.
     DropConnection,
     /// `200 OK` with a body that is not valid JSON (or, streaming, one broken
-    /// `data:` event followed by `[DONE]`).
+    /// event followed by the end marker: `[DONE]` or `message_stop`).
     MalformedJson,
     /// Answer normally with this text instead of the responder's.
     Reply(String),
+    /// Answer normally, but with a reply that fails the request's output
+    /// schema: JSON of a type the schema does not allow, or text that is not
+    /// JSON when the schema names no type or there is none.
+    OffSchema,
+    /// Streaming: part of the reply, then an error reported inside the
+    /// stream (Anthropic's `event: error` with `overloaded_error`; an OpenAI
+    /// chunk with an `error` member), then the stream ends. Not streaming:
+    /// HTTP 529 `overloaded_error` (Anthropic) or 503 (OpenAI).
+    StreamError,
 }
 
 pub struct ScriptedConfig {
@@ -74,6 +90,9 @@ pub struct ScriptedConfig {
     pub responder: Responder,
     /// Ids listed by `GET /v1/models`.
     pub models: Vec<String>,
+    /// When set, chat requests must carry this key (`Authorization: Bearer`
+    /// for OpenAI, `x-api-key` for Anthropic) or get a 401.
+    pub api_key: Option<String>,
 }
 
 impl ScriptedConfig {
@@ -94,6 +113,7 @@ impl Default for ScriptedConfig {
             chunk_delay: Duration::ZERO,
             responder: Arc::new(default_responder),
             models: vec!["scripted".to_owned()],
+            api_key: None,
         }
     }
 }
@@ -105,6 +125,7 @@ impl Clone for ScriptedConfig {
             chunk_delay: self.chunk_delay,
             responder: Arc::clone(&self.responder),
             models: self.models.clone(),
+            api_key: self.api_key.clone(),
         }
     }
 }
@@ -115,6 +136,7 @@ impl fmt::Debug for ScriptedConfig {
             .field("latency", &self.latency)
             .field("chunk_delay", &self.chunk_delay)
             .field("models", &self.models)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .finish_non_exhaustive()
     }
 }
@@ -188,11 +210,18 @@ impl ScriptedServer {
         format!("http://{}/v1", self.addr)
     }
 
+    /// `http://127.0.0.1:PORT`, for clients that add the API version to the
+    /// path themselves, like the Anthropic one.
+    pub fn root_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Chat requests received, including rejected and faulted ones.
+    /// Chat requests received on either protocol, including rejected and
+    /// faulted ones.
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
     }
@@ -253,6 +282,7 @@ async fn run(
 ) -> io::Result<()> {
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/messages", post(anthropic::messages))
         .route("/v1/models", get(models))
         .with_state(shared);
     axum::serve(
@@ -278,17 +308,80 @@ async fn models(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(serde_json::json!({"object": "list", "data": data})).into_response()
 }
 
+/// Counts a chat request (per step too) as it arrives.
+fn arrive(shared: &Shared, headers: &HeaderMap) -> u64 {
+    let number = shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    if let Some(step) = headers.get(STEP_HEADER).and_then(|v| v.to_str().ok()) {
+        let mut steps = lock(&shared.steps);
+        let count = steps.entry(step.to_owned()).or_insert(0);
+        *count = count.saturating_add(1);
+    }
+    number
+}
+
+/// Whether `presented` is the configured key (always, when none is).
+fn authorized(shared: &Shared, presented: Option<&str>) -> bool {
+    match &shared.config.api_key {
+        None => true,
+        Some(key) => presented == Some(key.as_str()),
+    }
+}
+
+fn next_fault(shared: &Shared) -> Option<Fault> {
+    lock(&shared.faults).pop_front()
+}
+
+/// A reply as both protocols need it.
+struct Composed {
+    text: String,
+    /// Cut short by `max_tokens`.
+    truncated: bool,
+    prompt_tokens: u32,
+    completion_tokens: u32,
+}
+
+/// Waits the configured latency, then builds the reply: `reply` if given,
+/// otherwise the responder's, cut to `max_tokens`.
+async fn compose(shared: &Shared, req: &WireChatRequest, reply: Option<String>) -> Composed {
+    if !shared.config.latency.is_zero() {
+        tokio::time::sleep(shared.config.latency).await;
+    }
+    let text = reply.unwrap_or_else(|| (shared.config.responder)(req));
+    let (text, finish_reason) = limit_tokens(&text, req.max_tokens);
+    let prompt_tokens = req
+        .messages
+        .iter()
+        .map(|m| count_tokens(&m.content))
+        .fold(0u32, u32::saturating_add);
+    let completion_tokens = count_tokens(&text);
+    Composed {
+        text,
+        truncated: finish_reason == "length",
+        prompt_tokens,
+        completion_tokens,
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 async fn chat(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(conn): ConnectInfo<ConnHandle>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let number = shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    if let Some(step) = headers.get(STEP_HEADER).and_then(|v| v.to_str().ok()) {
-        let mut steps = lock(&shared.steps);
-        let count = steps.entry(step.to_owned()).or_insert(0);
-        *count = count.saturating_add(1);
+    let number = arrive(&shared, &headers);
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !authorized(&shared, bearer) {
+        // Never echo what was presented: it may be a real key.
+        return error_response(StatusCode::UNAUTHORIZED, "invalid or missing API key");
     }
 
     let req: WireChatRequest = match serde_json::from_slice(&body) {
@@ -307,16 +400,22 @@ async fn chat(
         return error_response(StatusCode::BAD_REQUEST, "`messages` must not be empty");
     }
 
-    let fault = lock(&shared.faults).pop_front();
     let mut reply = None;
     let mut stream_fault = None;
-    match fault {
+    match next_fault(&shared) {
         Some(Fault::Status {
             status,
             retry_after,
         }) => return fault_status(status, retry_after),
+        Some(Fault::StreamError) if !req.stream => {
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "scripted fault: overloaded",
+            );
+        }
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         Some(Fault::Reply(text)) => reply = Some(text),
+        Some(Fault::OffSchema) => reply = Some(responder::off_schema_reply(&req)),
         Some(Fault::DropConnection) if !req.stream => {
             conn.0.kill();
             // Never reaches the client: every write on the socket now fails.
@@ -333,26 +432,18 @@ async fn chat(
         None => {}
     }
 
-    if !shared.config.latency.is_zero() {
-        tokio::time::sleep(shared.config.latency).await;
-    }
-    let text = reply.unwrap_or_else(|| (shared.config.responder)(&req));
-    let (text, finish_reason) = limit_tokens(&text, req.max_tokens);
-    let prompt_tokens = req
-        .messages
-        .iter()
-        .map(|m| count_tokens(&m.content))
-        .fold(0u32, u32::saturating_add);
-    let completion_tokens = count_tokens(&text);
+    let composed = compose(&shared, &req, reply).await;
+    let finish_reason = if composed.truncated { "length" } else { "stop" };
     let usage = WireUsage {
-        prompt_tokens,
-        completion_tokens,
-        total_tokens: prompt_tokens.saturating_add(completion_tokens),
+        prompt_tokens: composed.prompt_tokens,
+        completion_tokens: composed.completion_tokens,
+        total_tokens: composed
+            .prompt_tokens
+            .saturating_add(composed.completion_tokens),
     };
+    let text = composed.text;
     let id = format!("chatcmpl-scripted-{number}");
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let created = unix_now();
 
     if !req.stream {
         let body = WireChatResponse {
@@ -410,8 +501,7 @@ async fn chat(
     let pieces = word_pieces(&text);
     match stream_fault {
         Some(Fault::DropConnection) => {
-            let keep = pieces.len().div_ceil(2).max(1);
-            for piece in pieces.iter().take(keep) {
+            for piece in first_half(&pieces) {
                 frames.push(chunk(content_delta(piece), None, None));
             }
             frames.push(Frame::Cut);
@@ -421,6 +511,21 @@ async fn chat(
                 r#"{"choices":[{"delta":{"content":"#,
             )));
             frames.push(Frame::Data(sse_event("[DONE]")));
+        }
+        Some(Fault::StreamError) => {
+            for piece in first_half(&pieces) {
+                frames.push(chunk(content_delta(piece), None, None));
+            }
+            let error = WireChunk {
+                error: Some(WireErrorDetail {
+                    message: "scripted fault: overloaded".to_owned(),
+                    kind: "server_error".to_owned(),
+                }),
+                ..WireChunk::default()
+            };
+            frames.push(Frame::Data(sse_event(
+                &serde_json::to_string(&error).unwrap_or_default(),
+            )));
         }
         _ => {
             for piece in &pieces {
@@ -433,8 +538,17 @@ async fn chat(
             frames.push(Frame::Data(sse_event("[DONE]")));
         }
     }
+    event_stream(frames, shared.config.chunk_delay, conn)
+}
 
-    let delay = shared.config.chunk_delay;
+enum Frame {
+    Data(Bytes),
+    /// Kill the connection here, mid-stream.
+    Cut,
+}
+
+/// A `text/event-stream` response of these frames, `delay` apart.
+fn event_stream(frames: Vec<Frame>, delay: Duration, conn: ConnHandle) -> Response {
     let body = futures::stream::iter(frames).then(move |frame| {
         let conn = conn.clone();
         async move {
@@ -471,9 +585,9 @@ async fn chat(
         .into_response()
 }
 
-enum Frame {
-    Data(Bytes),
-    Cut,
+/// The pieces sent before a mid-stream fault: about half, at least one.
+fn first_half<'a>(pieces: &'a [&'a str]) -> &'a [&'a str] {
+    &pieces[..pieces.len().div_ceil(2).max(1).min(pieces.len())]
 }
 
 fn content_delta(piece: &str) -> WireDelta {
@@ -538,11 +652,22 @@ fn error_response(status: StatusCode, message: &str) -> Response {
 }
 
 fn fault_status(status: u16, retry_after: Option<u64>) -> Response {
-    let status = StatusCode::from_u16(status)
+    let status = fault_code(status);
+    with_retry_after(
+        error_response(status, &format!("scripted fault: HTTP {}", status.as_u16())),
+        retry_after,
+    )
+}
+
+/// A fault's status as a real one; informational codes cannot end a request.
+fn fault_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status)
         .ok()
         .filter(|s| !s.is_informational())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = error_response(status, &format!("scripted fault: HTTP {}", status.as_u16()));
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn with_retry_after(mut response: Response, retry_after: Option<u64>) -> Response {
     if let Some(secs) = retry_after {
         response
             .headers_mut()

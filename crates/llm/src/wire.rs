@@ -1,5 +1,6 @@
-//! OpenAI chat-completions wire format, shared by the client and the scripted
-//! server so both sides agree by construction.
+//! OpenAI chat-completions wire format (and, in [`anthropic`], the Anthropic
+//! Messages format), shared by the clients and the scripted server so both
+//! sides agree by construction.
 //!
 //! Response types are lenient (`#[serde(default)]`): real servers omit or
 //! null fields freely, and a missing field must not fail a call.
@@ -7,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ChatMessage;
+
+pub mod anthropic;
 
 /// Body of `POST /v1/chat/completions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -40,6 +40,10 @@ pub enum StoreError {
         "{by} has already approved task {task}; a quorum needs approvals from different people"
     )]
     AlreadyVoted { task: String, by: String },
+    #[error("embedding passages with model `{model}` failed: {message}")]
+    Embedding { model: String, message: String },
+    #[error("retrieval evaluation: {0}")]
+    Eval(String),
     #[error("the store's writer has stopped; restart ProcessOps")]
     WriterGone,
     #[error("internal store error: {0}")]

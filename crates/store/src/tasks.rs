@@ -111,8 +111,8 @@ pub(crate) fn insert(conn: &Connection, run_id: &str, task: &Task, now: i64) -> 
         .prepare_cached("SELECT blueprint_id, version FROM runs WHERE id = ?1")?
         .query_row([run_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     conn.prepare_cached(
-        "INSERT INTO tasks (id, run_id, node, visit, blueprint_id, version, title, draft, role, users, status, created_at, due_at, body, remind_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13, ?14)",
+        "INSERT INTO tasks (id, run_id, node, visit, blueprint_id, version, title, draft, role, users, status, created_at, due_at, body, remind_at, attention)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         task.id.to_string(),
@@ -129,6 +129,8 @@ pub(crate) fn insert(conn: &Connection, run_id: &str, task: &Task, now: i64) -> 
         task.due_at,
         serde_json::to_string(task)?,
         task.remind_at,
+        // A draft from a step whose structured output failed every agent and repair.
+        task.context.get("needs_attention").is_some(),
     ])?;
     conn.prepare_cached("INSERT INTO tasks_fts (task_id, title, draft) VALUES (?1, ?2, ?3)")?
         .execute(params![task.id.to_string(), task.title, task.draft])?;

@@ -341,6 +341,16 @@ node_struct!(
         /// How many passages to return.
         #[serde(default = "default_top_k")]
         pub top_k: u32,
+        /// Only passages whose source matches this glob: the file's path relative to the
+        /// ingested folder, with `/` between folders. `*` matches any characters (also `/`),
+        /// `?` one character; case-sensitive. E.g. `policies/*.md` or `*.pdf`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub filter: Option<String>,
+        /// Token budget for the passages: they are taken in rank order while the estimate
+        /// (characters ÷ 4, rounded up, of each `[source] text` entry) stays within it. The
+        /// best passage is always kept, even when it alone is over the budget.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max_tokens: Option<u32>,
         /// Recent memory: the last approved outputs about the same subject.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub memory: Option<Memory>,

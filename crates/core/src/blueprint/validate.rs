@@ -18,7 +18,7 @@ pub const RESERVED_ROOTS: &[&str] = &[
 /// Fields each node kind's output offers to later templates.
 pub fn output_fields(node: &Node) -> Vec<String> {
     let fixed: &[&str] = match node {
-        Node::Retrieve(_) => &["passages", "text", "memory", "query"],
+        Node::Retrieve(_) => &["passages", "text", "memory", "query", "snippets", "mode"],
         Node::Prompt(_) => &[
             "text",
             "json",
@@ -361,6 +361,28 @@ fn check_node(i: usize, node: &Node, bp: &Blueprint, ctx: &Context<'_>, out: &mu
                         format!("top_k {} is out of range", n.top_k),
                     )
                     .help("use 1 to 100"),
+                );
+            }
+            if let Some(filter) = &n.filter
+                && let Err(problem) = crate::knowledge::check_source_filter(filter)
+            {
+                out.push(
+                    Diagnostic::error(
+                        "invalid-filter",
+                        format!("{base}/filter"),
+                        format!("filter `{filter}` is not valid: {problem}"),
+                    )
+                    .help("a glob over sources relative to the ingested folder, e.g. `policies/*.md` or `*.pdf`"),
+                );
+            }
+            if n.max_tokens == Some(0) {
+                out.push(
+                    Diagnostic::error(
+                        "schema",
+                        format!("{base}/max_tokens"),
+                        "max_tokens must be at least 1",
+                    )
+                    .help("remove it for no budget, or set the tokens the passages may use, e.g. `max_tokens: 1500`"),
                 );
             }
         }

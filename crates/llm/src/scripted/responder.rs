@@ -74,6 +74,36 @@ pub fn default_responder(req: &WireChatRequest) -> String {
     }
 }
 
+/// A reply that a structured-output check rejects: JSON of a type the
+/// request's schema does not allow, or text that is not JSON at all when the
+/// schema names no type (or there is no schema).
+pub(crate) fn off_schema_reply(req: &WireChatRequest) -> String {
+    use serde_json::Value;
+    const NOT_JSON: &str = "This reply is not JSON (scripted fault: off-schema reply).";
+    let Some(schema) = req.json_schema() else {
+        return NOT_JSON.to_owned();
+    };
+    let allowed: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ if schema.get("properties").is_some() => vec!["object"],
+        _ => Vec::new(),
+    };
+    if allowed.is_empty() {
+        return NOT_JSON.to_owned();
+    }
+    [
+        ("string", r#""off-schema reply""#),
+        ("array", r#"["off-schema reply"]"#),
+        ("object", r#"{"off_schema": true}"#),
+        ("boolean", "true"),
+    ]
+    .iter()
+    .find(|(kind, _)| !allowed.contains(kind))
+    .map_or(NOT_JSON, |(_, value)| value)
+    .to_owned()
+}
+
 /// The scripted server's token count: whitespace-separated words.
 pub fn count_tokens(text: &str) -> u32 {
     u32::try_from(text.split_whitespace().count()).unwrap_or(u32::MAX)
@@ -438,6 +468,32 @@ mod tests {
         assert_eq!(value["tags"].as_array().map(Vec::len), Some(2));
         assert_eq!(value["needs_human"], true);
         assert_eq!(value["amount"], 10);
+    }
+
+    #[test]
+    fn off_schema_replies_break_the_schema() {
+        let with_schema = |schema: serde_json::Value| {
+            let mut req = request(vec![ChatMessage::user("x")]);
+            req.response_format = Some(crate::wire::ResponseFormat {
+                kind: "json_schema".to_owned(),
+                json_schema: Some(crate::wire::JsonSchemaFormat {
+                    name: "output".to_owned(),
+                    schema,
+                    strict: false,
+                }),
+            });
+            off_schema_reply(&req)
+        };
+        let object = with_schema(serde_json::json!({"type": "object"}));
+        assert!(serde_json::from_str::<serde_json::Value>(&object).is_ok_and(|v| v.is_string()));
+        let string = with_schema(serde_json::json!({"type": ["string", "null"]}));
+        assert!(serde_json::from_str::<serde_json::Value>(&string).is_ok_and(|v| v.is_array()));
+        let implicit = with_schema(serde_json::json!({"properties": {"a": {}}}));
+        assert!(serde_json::from_str::<serde_json::Value>(&implicit).is_ok_and(|v| !v.is_object()));
+        let anything = with_schema(serde_json::json!({}));
+        assert!(serde_json::from_str::<serde_json::Value>(&anything).is_err());
+        let plain = off_schema_reply(&request(vec![ChatMessage::user("x")]));
+        assert!(serde_json::from_str::<serde_json::Value>(&plain).is_err());
     }
 
     #[test]
