@@ -206,17 +206,17 @@ impl Settings {
                     )));
                 }
             };
-            let model: Arc<dyn ChatModel> = if p.stream {
-                Arc::new(Streaming(model))
-            } else {
-                model
-            };
-            let cap = p
+            let max_tokens = p
                 .max_tokens
                 .or_else(|| (p.kind == "builtin").then_some(BUILTIN_MAX_TOKENS));
-            let model: Arc<dyn ChatModel> = match cap {
-                Some(cap) => Arc::new(Capped { inner: model, cap }),
-                None => model,
+            let model: Arc<dyn ChatModel> = if p.stream || max_tokens.is_some() {
+                Arc::new(ProviderDefaults {
+                    inner: model,
+                    stream: p.stream,
+                    max_tokens,
+                })
+            } else {
+                model
             };
             out.insert(
                 name.clone(),
@@ -409,13 +409,15 @@ fn unreachable_keychain(place: &str, cause: &str) -> String {
 /// Default reply cap of the built-in model: at ~40 tokens/s on one core, a few seconds.
 const BUILTIN_MAX_TOKENS: u32 = 256;
 
-/// Caps `max_tokens` on every request of a provider.
-struct Capped {
+/// What a provider's settings impose on every request: SSE streaming, and a cap that lowers
+/// an agent's own `max_tokens`.
+struct ProviderDefaults {
     inner: Arc<dyn ChatModel>,
-    cap: u32,
+    stream: bool,
+    max_tokens: Option<u32>,
 }
 
-impl ChatModel for Capped {
+impl ChatModel for ProviderDefaults {
     fn chat<'a>(
         &'a self,
         mut req: processops_llm::ChatRequest,
@@ -424,33 +426,15 @@ impl ChatModel for Capped {
         'a,
         Result<processops_llm::ChatResponse, processops_llm::LlmError>,
     > {
-        req.max_tokens = Some(req.max_tokens.map_or(self.cap, |m| m.min(self.cap)));
+        req.stream |= self.stream;
+        if let Some(cap) = self.max_tokens {
+            req.max_tokens = Some(req.max_tokens.map_or(cap, |m| m.min(cap)));
+        }
         self.inner.chat(req, ctx)
     }
 
     fn healthy(&self) -> bool {
         self.inner.healthy()
-    }
-}
-
-/// Forces SSE streaming on every request of a provider.
-struct Streaming(Arc<dyn ChatModel>);
-
-impl ChatModel for Streaming {
-    fn chat<'a>(
-        &'a self,
-        mut req: processops_llm::ChatRequest,
-        ctx: processops_llm::CallContext,
-    ) -> futures::future::BoxFuture<
-        'a,
-        Result<processops_llm::ChatResponse, processops_llm::LlmError>,
-    > {
-        req.stream = true;
-        self.0.chat(req, ctx)
-    }
-
-    fn healthy(&self) -> bool {
-        self.0.healthy()
     }
 }
 
