@@ -180,6 +180,12 @@ impl Driver {
         }
     }
 
+    /// Journal a step that failed before acting, with the cause explained where one is known.
+    fn fail_before_acting(&mut self, node: String, visit: u32, attempt: u32, error: String) {
+        let error = self.explain(error);
+        self.record(failed_before_acting(node, visit, attempt, error));
+    }
+
     /// A template that reads the JSON of a step whose structured output failed fails with
     /// "undefined value"; say which step is the cause and what to do.
     fn explain(&self, error: String) -> String {
@@ -275,8 +281,7 @@ impl Driver {
                 }
                 // Rendering failed before anything happened outside: fail the step.
                 Err(error) => {
-                    let error = self.explain(error);
-                    self.record(failed_before_acting(node, visit, attempt, error));
+                    self.fail_before_acting(node, visit, attempt, error);
                 }
             }
         }
@@ -322,8 +327,7 @@ impl Driver {
                             ]);
                         }
                         Err(error) => {
-                            let error = self.explain(error);
-                            self.record(failed_before_acting(node, visit, attempt, error));
+                            self.fail_before_acting(node, visit, attempt, error);
                         }
                     }
                     return Ok(());
@@ -343,8 +347,7 @@ impl Driver {
                 match result {
                     Ok(outcome) => self.record([outcome.into_event(&node, visit)]),
                     Err(error) => {
-                        let error = self.explain(error);
-                        self.record(failed_before_acting(node, visit, attempt, error));
+                        self.fail_before_acting(node, visit, attempt, error);
                     }
                 }
             }
