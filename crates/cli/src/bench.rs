@@ -623,7 +623,7 @@ fn raw_sqlite_baseline(path: &Path, durability: Durability) -> Result<(f64, f64)
     Ok((percentile(&mut times, 0.50) * 1000.0, per_s))
 }
 
-fn percentile(d: &mut [Duration], q: f64) -> f64 {
+pub(crate) fn percentile(d: &mut [Duration], q: f64) -> f64 {
     if d.is_empty() {
         return f64::NAN;
     }
@@ -632,7 +632,7 @@ fn percentile(d: &mut [Duration], q: f64) -> f64 {
     d[i].as_secs_f64() * 1000.0
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() {
         f64::NAN

@@ -15,6 +15,8 @@ use processops_llm::{
 };
 use serde_json::json;
 
+use crate::bench::{median, percentile};
+
 #[derive(Args)]
 pub struct ProvidersBenchArgs {
     /// Calls per repeat and client.
@@ -61,65 +63,23 @@ pub async fn providers(a: ProvidersBenchArgs) -> Result<ExitCode> {
         ("Anthropic client", vec![]),
         ("Anthropic client, SSE", vec![]),
     ];
+    let openai_url = format!("{base}/chat/completions");
+    let anthropic_url = format!("{root}/v1/messages");
     for _ in 0..a.repeats {
-        let mut p50 = Vec::new();
-        p50.push(
-            time_calls(a.calls, || async {
-                let r = raw
-                    .post(format!("{base}/chat/completions"))
-                    .json(&openai_body)
-                    .send()
-                    .await?;
-                r.bytes().await?;
-                Ok(())
-            })
-            .await?,
-        );
-        p50.push(
-            time_calls(a.calls, || async {
-                openai.chat(request(), CallContext::default()).await?;
-                Ok(())
-            })
-            .await?,
-        );
-        p50.push(
-            time_calls(a.calls, || async {
-                let mut r = request();
-                r.stream = true;
-                openai.chat(r, CallContext::default()).await?;
-                Ok(())
-            })
-            .await?,
-        );
-        p50.push(
-            time_calls(a.calls, || async {
-                let r = raw
-                    .post(format!("{root}/v1/messages"))
+        let p50 = [
+            time_raw(a.calls, raw.post(&openai_url).json(&openai_body)).await?,
+            time_client(a.calls, &openai, request(), false).await?,
+            time_client(a.calls, &openai, request(), true).await?,
+            time_raw(
+                a.calls,
+                raw.post(&anthropic_url)
                     .header("anthropic-version", "2023-06-01")
-                    .json(&anthropic_body)
-                    .send()
-                    .await?;
-                r.bytes().await?;
-                Ok(())
-            })
+                    .json(&anthropic_body),
+            )
             .await?,
-        );
-        p50.push(
-            time_calls(a.calls, || async {
-                anthropic.chat(request(), CallContext::default()).await?;
-                Ok(())
-            })
-            .await?,
-        );
-        p50.push(
-            time_calls(a.calls, || async {
-                let mut r = request();
-                r.stream = true;
-                anthropic.chat(r, CallContext::default()).await?;
-                Ok(())
-            })
-            .await?,
-        );
+            time_client(a.calls, &anthropic, request(), false).await?,
+            time_client(a.calls, &anthropic, request(), true).await?,
+        ];
         for (row, v) in rows.iter_mut().zip(p50) {
             row.1.push(v);
         }
@@ -154,6 +114,33 @@ pub async fn providers(a: ProvidersBenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// p50 of a bare HTTP round trip: send the prepared request, read the whole body.
+async fn time_raw(n: usize, request: reqwest::RequestBuilder) -> Result<f64> {
+    time_calls(n, || async {
+        let req = request
+            .try_clone()
+            .context("the benchmark request cannot be cloned")?;
+        req.send().await?.bytes().await?;
+        Ok(())
+    })
+    .await
+}
+
+/// p50 of one of our clients answering `request`, over JSON or SSE.
+async fn time_client(
+    n: usize,
+    client: &dyn ChatModel,
+    mut request: ChatRequest,
+    stream: bool,
+) -> Result<f64> {
+    request.stream = stream;
+    time_calls(n, || async {
+        client.chat(request.clone(), CallContext::default()).await?;
+        Ok(())
+    })
+    .await
+}
+
 async fn time_calls<F, Fut>(n: usize, mut call: F) -> Result<f64>
 where
     F: FnMut() -> Fut,
@@ -169,8 +156,7 @@ where
         call().await?;
         times.push(t.elapsed());
     }
-    times.sort_unstable();
-    Ok(times[times.len() / 2].as_secs_f64() * 1000.0)
+    Ok(percentile(&mut times, 0.5))
 }
 
 #[derive(Args)]
@@ -288,13 +274,4 @@ fn cpu_reference() -> f64 {
     }
     std::hint::black_box(sink);
     t.elapsed().as_secs_f64() * 1000.0
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v[v.len() / 2]
-    }
 }
