@@ -255,21 +255,16 @@ impl ChatModel for LocalChat {
     }
 }
 
-/// Logits of the last position as a 1-D tensor, whatever rank the architecture returns.
+/// Logits of the last position as a 1-D tensor: architectures return `[1, vocab]` (last
+/// position only) or `[1, positions, vocab]`.
 fn last_position(logits: &Tensor) -> candle_core::Result<Tensor> {
-    let mut t = logits.clone();
-    while t.rank() > 1 {
+    let t = logits.squeeze(0)?;
+    if t.rank() == 2 {
         let last = t.dim(0)? - 1;
-        t = if t.rank() == 2 && t.dim(0)? == 1 {
-            t.squeeze(0)?
-        } else if t.rank() == 3 {
-            let seq = t.dim(1)? - 1;
-            t.squeeze(0)?.get(seq)?
-        } else {
-            t.get(last)?
-        };
+        t.get(last)
+    } else {
+        Ok(t)
     }
-    Ok(t)
 }
 
 fn render_prompt(model: &Loaded, req: &ChatRequest) -> Result<String, LocalError> {
