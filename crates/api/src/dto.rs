@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// A loaded blueprint.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, ts_rs::TS)]
 pub struct BlueprintSummary {
     pub id: String,
     pub name: String,
@@ -22,7 +22,7 @@ pub struct BlueprintSummary {
     pub nodes: usize,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, ts_rs::TS)]
 pub struct TriggerSummary {
     pub id: String,
     pub kind: String,
@@ -32,7 +32,7 @@ pub struct TriggerSummary {
 }
 
 /// A problem in a blueprint.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, ts_rs::TS)]
 pub struct DiagnosticDto {
     pub severity: String,
     pub code: String,
@@ -62,14 +62,14 @@ impl From<&processops_core::Diagnostic> for DiagnosticDto {
 }
 
 /// A blueprint file that failed to load at start-up.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, ts_rs::TS)]
 pub struct LoadProblemDto {
     pub file: String,
     pub diagnostics: Vec<DiagnosticDto>,
 }
 
 /// Result of validating a blueprint source.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, ts_rs::TS)]
 pub struct ValidationReport {
     pub valid: bool,
     /// Content hash when valid.
@@ -78,7 +78,7 @@ pub struct ValidationReport {
 }
 
 /// Body of `POST /api/validate`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
     /// The blueprint's YAML text.
@@ -86,8 +86,9 @@ pub struct ValidateRequest {
 }
 
 /// Body of `POST /api/runs`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct StartRunRequest {
     pub blueprint: String,
     /// Trigger id; the blueprint's manual trigger (or first trigger) when omitted.
@@ -95,17 +96,19 @@ pub struct StartRunRequest {
     pub trigger: Option<String>,
     #[serde(default)]
     #[schema(value_type = Object)]
+    #[ts(as = "Option<Value>", optional)]
     pub payload: Value,
     /// Runs with the same key start once.
     #[serde(default)]
     pub idempotency_key: Option<String>,
     /// Answer only after the run parked at a review or ended.
     #[serde(default)]
+    #[ts(as = "Option<bool>", optional)]
     pub wait: bool,
 }
 
 /// A started run.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct StartRunResponse {
     pub run_id: Uuid,
     /// A run with the same idempotency key existed; nothing new started.
@@ -115,7 +118,7 @@ pub struct StartRunResponse {
 }
 
 /// A run as listed.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct RunSummary {
     pub id: Uuid,
     pub blueprint: String,
@@ -146,7 +149,7 @@ impl From<RunRow> for RunSummary {
 }
 
 /// A run with its timeline.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, ts_rs::TS)]
 pub struct RunDetail {
     pub run: RunSummary,
     #[schema(value_type = Object)]
@@ -157,7 +160,7 @@ pub struct RunDetail {
 }
 
 /// Query of `GET /api/runs`.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams, ts_rs::TS)]
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
     pub blueprint: Option<String>,
@@ -167,7 +170,7 @@ pub struct RunsQuery {
 }
 
 /// Query of `GET /api/tasks`.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams, ts_rs::TS)]
 #[into_params(parameter_in = Query)]
 pub struct TasksQuery {
     /// pending (default), decided or all
@@ -189,18 +192,19 @@ pub struct TasksQuery {
 }
 
 /// Body of `POST /api/tasks/{id}/claim` and `/unclaim`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     /// Who takes (or gives back) the task.
     pub by: String,
     /// Give back a task someone else holds.
     #[serde(default)]
+    #[ts(as = "Option<bool>", optional)]
     pub force: bool,
 }
 
 /// An inbox task.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct TaskSummary {
     pub id: Uuid,
     pub run_id: Uuid,
@@ -252,7 +256,7 @@ impl From<&TaskRow> for TaskSummary {
 }
 
 /// A task with the context that produced its draft.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, ts_rs::TS)]
 pub struct TaskDetail {
     pub task: TaskSummary,
     /// Trigger payload, earlier steps' outputs (retrieved passages, prompt, model).
@@ -289,8 +293,9 @@ impl From<&TaskRow> for TaskDetail {
 }
 
 /// Body of `POST /api/tasks/{id}/decision`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct DecisionRequest {
     /// approve, edit, reject or escalate
     pub action: String,
@@ -305,23 +310,170 @@ pub struct DecisionRequest {
 }
 
 /// A recorded decision.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct DecisionResponse {
     pub task_id: Uuid,
     pub run_id: Uuid,
 }
 
 /// A webhook delivery's result.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct WebhookResponse {
     pub run_id: Uuid,
     pub duplicate: bool,
 }
 
 /// Engine health.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct Health {
     pub status: String,
     pub version: String,
     pub blueprints: usize,
+}
+
+/// Who uses the app, and what they may do.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+pub struct Me {
+    /// The name decisions and tags are recorded under (`[profile] name` of processops.toml,
+    /// else the login name).
+    pub name: String,
+    /// Roles from `[users.<name>]`; empty in a single-user installation.
+    pub roles: Vec<String>,
+    /// No directory is configured: whoever uses the app may decide anything.
+    pub single_user: bool,
+    /// Everyone in the directory, for picking a person to act as.
+    pub users: Vec<UserDto>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+pub struct UserDto {
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+/// A blueprint's YAML text as it is on disk.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+pub struct BlueprintSource {
+    pub id: String,
+    /// The file, relative to the project.
+    pub file: String,
+    pub source: String,
+    /// Content hash of the loaded version.
+    pub version: String,
+}
+
+/// Body of `PUT /api/blueprints/{id}/source` and `POST /api/blueprints`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
+pub struct SaveBlueprintRequest {
+    /// The blueprint's YAML text.
+    pub source: String,
+    /// The version the edit started from; the save is refused when the file changed since.
+    #[serde(default)]
+    pub base_version: Option<String>,
+}
+
+/// A saved blueprint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+pub struct SaveBlueprintResponse {
+    pub id: String,
+    pub file: String,
+    pub version: String,
+    /// False when the text was already the file's (nothing was written).
+    pub changed: bool,
+}
+
+/// Body of `POST /api/dry-run`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
+pub struct DryRunRequest {
+    /// The blueprint's YAML text (saved or not).
+    pub source: String,
+    /// Trigger id; the manual (or first) trigger when omitted.
+    #[serde(default)]
+    pub trigger: Option<String>,
+    /// The sample payload.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    #[ts(type = "unknown")]
+    pub payload: Value,
+}
+
+/// What a dry run did: every step's output, with outside effects described, not performed.
+#[derive(Debug, Clone, Serialize, ToSchema, ts_rs::TS)]
+pub struct DryRunReport {
+    /// completed, failed, attention or waiting
+    pub status: String,
+    #[schema(value_type = Vec<Object>)]
+    pub steps: Vec<TimelineStep>,
+    pub error: Option<String>,
+    /// Reviews approved automatically with their drafts.
+    pub approvals: usize,
+    /// Problems that kept the blueprint from running (then `steps` is empty).
+    pub diagnostics: Vec<DiagnosticDto>,
+}
+
+/// A model provider as the settings show it (never its key).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+pub struct ProviderView {
+    pub name: String,
+    /// openai, anthropic, builtin or scripted
+    pub kind: String,
+    pub base_url: Option<String>,
+    /// The model file of a `builtin` provider.
+    pub model: Option<String>,
+    /// Where the API key comes from: `env`, `keychain` or `none`.
+    pub key_source: String,
+    /// The environment variable or keychain account.
+    pub key_name: Option<String>,
+    /// The key is there (the variable is set, or the keychain holds an entry).
+    pub key_present: bool,
+}
+
+/// The settings the app shows.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+pub struct SettingsView {
+    /// The project folder.
+    pub project: String,
+    pub settings_file: String,
+    pub providers: Vec<ProviderView>,
+    /// Blueprint agents and the provider each uses.
+    pub agents: Vec<AgentView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+pub struct AgentView {
+    pub blueprint: String,
+    pub name: String,
+    pub provider: String,
+    pub model: String,
+    pub permissions: Vec<String>,
+}
+
+/// Body of `POST /api/settings/keys`: store a provider's API key in the OS keychain.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct StoreKeyRequest {
+    /// The keychain account (the provider's `api_key_keychain`).
+    pub account: String,
+    pub key: String,
+}
+
+/// How far one evaluator got.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+pub struct EvalProgress {
+    pub evaluator: String,
+    /// Outputs this evaluator tagged, rated or commented on.
+    pub done: usize,
+    /// Outputs in scope still waiting for this evaluator.
+    pub remaining: usize,
+}
+
+/// A query naming one blueprint, optionally.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BlueprintQuery {
+    pub blueprint: Option<String>,
 }

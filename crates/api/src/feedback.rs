@@ -116,12 +116,14 @@ mod taxonomy_tests {
 }
 
 /// Add tags to an output, and optionally rate it or comment on it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+#[ts(optional_fields = nullable)]
 pub struct TagRequest {
     /// `<run>:<node>[:<visit>]`; the run may be the last 8 characters of its id, the visit
     /// defaults to the node's latest.
     pub output: String,
     #[serde(default)]
+    #[ts(as = "Option<Vec<String>>", optional)]
     pub tags: Vec<String>,
     /// 1 to 5.
     #[serde(default)]
@@ -134,7 +136,7 @@ pub struct TagRequest {
 }
 
 /// Remove tags from an output.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct UntagRequest {
     pub output: String,
     pub tags: Vec<String>,
@@ -142,7 +144,7 @@ pub struct UntagRequest {
 }
 
 /// One evaluator's feedback on one output.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct OutputFeedback {
     /// `<run>:<node>:<visit>`.
     pub output: String,
@@ -162,7 +164,7 @@ pub struct OutputFeedback {
 }
 
 /// What a tag change did, and the evaluator's feedback on the output after it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct TagResponse {
     /// Tags whose state this request changed.
     pub changed: Vec<String>,
@@ -172,7 +174,7 @@ pub struct TagResponse {
 }
 
 /// Which feedback to list.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct FeedbackQuery {
     /// `<run>:<node>[:<visit>]`, or just a run id for all of its outputs.
     pub output: Option<String>,
@@ -182,7 +184,7 @@ pub struct FeedbackQuery {
 }
 
 /// The evaluation queue: outputs this evaluator has not tagged, rated or commented on.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct QueueQuery {
     pub by: String,
     pub blueprint: Option<String>,
@@ -194,7 +196,7 @@ pub struct QueueQuery {
 }
 
 /// An output waiting for an evaluator.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct QueueItem {
     pub output: String,
     pub handle: String,
@@ -216,7 +218,7 @@ pub struct QueueItem {
 }
 
 /// Agreement between evaluators, per tag.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct AgreementQuery {
     pub blueprint: Option<String>,
     /// The evaluators to compare (default: everyone who gave feedback in scope).
@@ -227,7 +229,7 @@ pub struct AgreementQuery {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct AgreementReport {
     pub blueprint: Option<String>,
     pub evaluators: Vec<String>,
@@ -241,7 +243,7 @@ pub struct AgreementReport {
 }
 
 /// Agreement on one tag (present or absent).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct TagAgreementDto {
     pub tag: String,
     /// How many of the compared judgements said "present".
@@ -256,7 +258,7 @@ pub struct TagAgreementDto {
 }
 
 /// Export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportFormat {
     /// `{"messages": [system, user, assistant]}` per line, the assistant's reply being the
@@ -280,7 +282,7 @@ impl FromStr for ExportFormat {
 }
 
 /// Which approved outputs to export.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct ExportQuery {
     pub format: ExportFormat,
     pub blueprint: Option<String>,
@@ -291,7 +293,7 @@ pub struct ExportQuery {
 }
 
 /// The exported lines and what was left out.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct Export {
     #[schema(value_type = Vec<Object>)]
     pub records: Vec<Value>,

@@ -14,7 +14,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::dto::*;
-use crate::{ApiError, Service};
+use crate::{
+    ApiError, FeedbackQuery, OutputFeedback, QueueItem, QueueQuery, Service, TagRequest,
+    TagResponse, UntagRequest, load_taxonomy,
+};
 
 /// Largest request body accepted (webhook payloads included).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -120,6 +123,19 @@ fn routes() -> OpenApiRouter<Service> {
         .routes(routes!(claim))
         .routes(routes!(unclaim))
         .routes(routes!(webhook))
+        .routes(routes!(me))
+        .routes(routes!(settings))
+        .routes(routes!(store_key))
+        .routes(routes!(create_blueprint))
+        .routes(routes!(blueprint_source, save_blueprint))
+        .routes(routes!(blueprint_schema))
+        .routes(routes!(dry_run))
+        .routes(routes!(eval_queue))
+        .routes(routes!(eval_progress))
+        .routes(routes!(taxonomy))
+        .routes(routes!(list_feedback))
+        .routes(routes!(tag))
+        .routes(routes!(untag))
 }
 
 /// The router and the OpenAPI document it implements.
@@ -142,6 +158,56 @@ pub fn router(service: Service) -> (Router, utoipa::openapi::OpenApi) {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(service);
     (router, api)
+}
+
+/// The content security policy of the served UI: everything from this origin, nothing else.
+/// Inline styles are allowed because the canvas and editor position elements with them.
+pub const UI_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; \
+object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+
+/// Serve the built web UI (`ui/dist`) next to the API: unknown paths outside `/api` and
+/// `/hooks` get the UI's `index.html`. Without a built UI, `/` says how to build it.
+pub fn with_ui(router: Router, dist: Option<&std::path::Path>) -> Router {
+    use axum::http::HeaderValue;
+    use axum::http::header::CONTENT_SECURITY_POLICY;
+    use tower_http::services::{ServeDir, ServeFile};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let csp = SetResponseHeaderLayer::if_not_present(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(UI_CSP),
+    );
+    match dist.filter(|d| d.join("index.html").is_file()) {
+        Some(dist) => {
+            let ui = tower::ServiceBuilder::new().layer(csp).service(
+                ServeDir::new(dist).fallback(ServeFile::new(dist.join("index.html"))),
+            );
+            router.fallback(move |req: Request| {
+                let ui = ui.clone();
+                async move {
+                    let path = req.uri().path();
+                    if path == "/api" || path.starts_with("/api/") || path.starts_with("/hooks/") {
+                        return ApiError::not_found("no such endpoint; see /openapi.json")
+                            .into_response();
+                    }
+                    match tower::ServiceExt::oneshot(ui, req).await {
+                        Ok(response) => response.into_response(),
+                        Err(never) => match never {},
+                    }
+                }
+            })
+        }
+        None => router.route(
+            "/",
+            axum::routing::get(|| async {
+                (
+                    StatusCode::NOT_FOUND,
+                    [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    "The ProcessOps web UI is not built. Build it with `npm --prefix ui ci && npm --prefix ui run build` and restart `processops serve`; the API is at /openapi.json.\n",
+                )
+            }),
+        ),
+    }
 }
 
 /// The OpenAPI document (committed as `docs/openapi.json`).
@@ -308,4 +374,144 @@ async fn webhook(
         },
         Json(r),
     ))
+}
+
+/// Who the app acts as, and the directory of people and roles.
+#[utoipa::path(get, path = "/api/me", responses((status = 200, body = Me), (status = 501, body = ApiError)))]
+async fn me(State(s): State<Service>) -> Result<Json<Me>, ApiError> {
+    Ok(Json(s.me()?))
+}
+
+/// Model providers (never their keys) and the agents that use them.
+#[utoipa::path(get, path = "/api/settings", responses((status = 200, body = SettingsView), (status = 501, body = ApiError)))]
+async fn settings(State(s): State<Service>) -> Result<Json<SettingsView>, ApiError> {
+    Ok(Json(s.settings()?))
+}
+
+/// Store a provider's API key in the OS keychain.
+#[utoipa::path(post, path = "/api/settings/keys", request_body = StoreKeyRequest, responses(
+    (status = 204, description = "Stored"), (status = 422, body = ApiError),
+    (status = 503, description = "No keychain is available on this machine", body = ApiError)))]
+async fn store_key(
+    State(s): State<Service>,
+    ApiJson(req): ApiJson<StoreKeyRequest>,
+) -> Result<StatusCode, ApiError> {
+    s.store_key(&req)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Create a blueprint file from YAML (`blueprints/<id>.yaml`).
+#[utoipa::path(post, path = "/api/blueprints", request_body = SaveBlueprintRequest, responses(
+    (status = 201, body = SaveBlueprintResponse), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+async fn create_blueprint(
+    State(s): State<Service>,
+    ApiJson(req): ApiJson<SaveBlueprintRequest>,
+) -> Result<(StatusCode, Json<SaveBlueprintResponse>), ApiError> {
+    Ok((StatusCode::CREATED, Json(s.create_blueprint(req).await?)))
+}
+
+/// A blueprint's YAML as it is on disk.
+#[utoipa::path(get, path = "/api/blueprints/{id}/source", params(("id" = String, Path)), responses(
+    (status = 200, body = BlueprintSource), (status = 404, body = ApiError)))]
+async fn blueprint_source(
+    State(s): State<Service>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<BlueprintSource>, ApiError> {
+    Ok(Json(s.blueprint_source(&id)?))
+}
+
+/// Save an edited blueprint over its file; new runs use it at once.
+#[utoipa::path(put, path = "/api/blueprints/{id}/source", params(("id" = String, Path)), request_body = SaveBlueprintRequest, responses(
+    (status = 200, body = SaveBlueprintResponse), (status = 404, body = ApiError),
+    (status = 409, description = "The file changed since `base_version`", body = ApiError),
+    (status = 422, description = "The blueprint does not validate", body = ApiError)))]
+async fn save_blueprint(
+    State(s): State<Service>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<SaveBlueprintRequest>,
+) -> Result<Json<SaveBlueprintResponse>, ApiError> {
+    Ok(Json(s.save_blueprint(&id, req).await?))
+}
+
+/// The JSON Schema of blueprint files.
+#[utoipa::path(get, path = "/api/blueprint-schema", responses((status = 200, body = Object)))]
+async fn blueprint_schema(State(s): State<Service>) -> Json<serde_json::Value> {
+    Json(s.blueprint_schema())
+}
+
+/// Run a blueprint (saved or not) on a sample payload, in a scratch store: prompts are real
+/// calls, HTTP calls, files, datasets and events are described, reviews are approved.
+#[utoipa::path(post, path = "/api/dry-run", request_body = DryRunRequest, responses(
+    (status = 200, body = DryRunReport), (status = 422, body = ApiError)))]
+async fn dry_run(
+    State(s): State<Service>,
+    ApiJson(req): ApiJson<DryRunRequest>,
+) -> Result<Json<DryRunReport>, ApiError> {
+    Ok(Json(s.dry_run(req).await?))
+}
+
+/// Outputs waiting for this evaluator's feedback.
+#[utoipa::path(get, path = "/api/eval/queue", params(("by" = String, Query), ("blueprint" = Option<String>, Query),
+    ("kind" = Option<String>, Query, description = "prompt or review"), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = Vec<QueueItem>), (status = 422, body = ApiError)))]
+async fn eval_queue(
+    State(s): State<Service>,
+    q: Result<Query<QueueQuery>, QueryRejection>,
+) -> Result<Json<Vec<QueueItem>>, ApiError> {
+    let taxonomy = load_taxonomy(&s.project_root()?)?;
+    Ok(Json(s.eval_queue(&taxonomy, &query(q)?)?))
+}
+
+/// Each evaluator's progress: outputs done and remaining.
+#[utoipa::path(get, path = "/api/eval/progress", params(("blueprint" = Option<String>, Query)),
+    responses((status = 200, body = Vec<EvalProgress>)))]
+async fn eval_progress(
+    State(s): State<Service>,
+    q: Result<Query<BlueprintQuery>, QueryRejection>,
+) -> Result<Json<Vec<EvalProgress>>, ApiError> {
+    Ok(Json(s.eval_progress(query(q)?.blueprint)?))
+}
+
+/// The tags a blueprint's outputs may carry.
+#[utoipa::path(get, path = "/api/taxonomy", params(("blueprint" = String, Query)),
+    responses((status = 200, body = Vec<String>)))]
+async fn taxonomy(
+    State(s): State<Service>,
+    q: Result<Query<BlueprintQuery>, QueryRejection>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let taxonomy = load_taxonomy(&s.project_root()?)?;
+    let blueprint = query(q)?.blueprint.unwrap_or_default();
+    Ok(Json(s.taxonomy(&taxonomy, &blueprint)))
+}
+
+/// Feedback per output and evaluator.
+#[utoipa::path(get, path = "/api/feedback", params(("output" = Option<String>, Query), ("by" = Option<String>, Query),
+    ("blueprint" = Option<String>, Query), ("tag" = Option<String>, Query)),
+    responses((status = 200, body = Vec<OutputFeedback>), (status = 404, body = ApiError)))]
+async fn list_feedback(
+    State(s): State<Service>,
+    q: Result<Query<FeedbackQuery>, QueryRejection>,
+) -> Result<Json<Vec<OutputFeedback>>, ApiError> {
+    Ok(Json(s.feedback(&query(q)?)?))
+}
+
+/// Tag an output (and rate or comment on it).
+#[utoipa::path(post, path = "/api/feedback/tags", request_body = TagRequest, responses(
+    (status = 200, body = TagResponse), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 422, body = ApiError)))]
+async fn tag(
+    State(s): State<Service>,
+    ApiJson(req): ApiJson<TagRequest>,
+) -> Result<Json<TagResponse>, ApiError> {
+    let taxonomy = load_taxonomy(&s.project_root()?)?;
+    Ok(Json(s.tag_add(&taxonomy, req).await?))
+}
+
+/// Remove tags from an output.
+#[utoipa::path(post, path = "/api/feedback/untag", request_body = UntagRequest, responses(
+    (status = 200, body = TagResponse), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 422, body = ApiError)))]
+async fn untag(
+    State(s): State<Service>,
+    ApiJson(req): ApiJson<UntagRequest>,
+) -> Result<Json<TagResponse>, ApiError> {
+    Ok(Json(s.tag_remove(req).await?))
 }

@@ -1,11 +1,14 @@
 //! The one service API of ProcessOps. The HTTP server (`http`), the CLI and the desktop app
 //! call [`Service`]; transports stay thin: parse, call one service function, map the result.
 
+mod designer;
 mod dto;
 mod error;
 mod feedback;
 pub mod http;
 mod service;
+mod typescript;
+mod workspace;
 
 pub use dto::*;
 pub use error::ApiError;
@@ -14,4 +17,5 @@ pub use feedback::{
     FeedbackQuery, OutputFeedback, QueueItem, QueueQuery, TagAgreementDto, TagRequest, TagResponse,
     UntagRequest, load_taxonomy,
 };
-pub use service::Service;
+pub use service::{ProjectInfo, Service};
+pub use typescript::typescript_bindings;

@@ -20,6 +20,18 @@ pub const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct Service {
     engine: Engine,
     problems: std::sync::Arc<Vec<LoadProblem>>,
+    project: Option<std::sync::Arc<ProjectInfo>>,
+}
+
+/// The project folder a service works in: where blueprints are saved, settings and the
+/// feedback taxonomy are read, and who uses it.
+#[derive(Debug, Clone)]
+pub struct ProjectInfo {
+    pub root: std::path::PathBuf,
+    /// Where new blueprints are saved.
+    pub blueprints: std::path::PathBuf,
+    /// The profile name decisions and tags default to.
+    pub user: String,
 }
 
 impl Service {
@@ -27,7 +39,29 @@ impl Service {
         Self {
             engine,
             problems: std::sync::Arc::new(problems),
+            project: None,
         }
+    }
+
+    /// A service that can save blueprints, show settings and read the taxonomy.
+    pub fn with_project(mut self, project: ProjectInfo) -> Self {
+        self.project = Some(std::sync::Arc::new(project));
+        self
+    }
+
+    /// The project folder (where `processops.toml` and `evaluation.toml` are).
+    pub fn project_root(&self) -> Result<std::path::PathBuf, ApiError> {
+        Ok(self.project()?.root.clone())
+    }
+
+    pub(crate) fn project(&self) -> Result<&ProjectInfo, ApiError> {
+        self.project.as_deref().ok_or_else(|| {
+            ApiError::new(
+                501,
+                "unavailable",
+                "this engine was started without a project folder",
+            )
+        })
     }
 
     pub fn engine(&self) -> &Engine {

@@ -122,3 +122,11 @@ fn blueprint_schema_describes_the_format() {
         );
     }
 }
+
+#[test]
+fn typescript_types_are_committed_and_current() {
+    check_committed(
+        "ui/src/api/types.gen.ts",
+        &processops_api::typescript_bindings(),
+    );
+}

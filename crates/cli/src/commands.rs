@@ -102,6 +102,9 @@ pub struct ServeArgs {
     /// How often schedules and watched folders are checked, in milliseconds.
     #[arg(long, default_value_t = 500, hide = true)]
     pub tick_ms: u64,
+    /// The built web UI to serve at `/` (default: `ui/dist` of the project).
+    #[arg(long, value_name = "DIR")]
+    pub ui: Option<PathBuf>,
     /// Start the demo runs from this folder of payloads once serving (used by `demo`).
     #[arg(skip)]
     pub demo_payloads: Option<PathBuf>,
@@ -839,8 +842,13 @@ pub async fn serve(project: &Project, a: &ServeArgs) -> Result<ExitCode> {
         eprintln!("warning: {shown} was not loaded; fix it and restart");
     }
     let resumed = engine.recover().await?;
-    let service = Service::new(engine.clone(), problems);
+    let service = Service::new(engine.clone(), problems).with_project(project.info());
     let (router, _) = processops_api::http::router(service);
+    let ui =
+        a.ui.clone()
+            .unwrap_or_else(|| project.root.join("ui").join("dist"));
+    let ui_built = ui.join("index.html").is_file();
+    let router = processops_api::http::with_ui(router, Some(&ui));
     let listener = tokio::net::TcpListener::bind(&a.addr)
         .await
         .with_context(|| format!("cannot listen on {}", a.addr))?;
@@ -873,6 +881,14 @@ pub async fn serve(project: &Project, a: &ServeArgs) -> Result<ExitCode> {
             String::new()
         }
     );
+    if ui_built {
+        println!("Open the app in a browser: http://{addr}/");
+    } else {
+        println!(
+            "The web UI is not built ({} has no index.html); build it with `npm --prefix ui ci && npm --prefix ui run build`",
+            ui.display()
+        );
+    }
     if let Some(s) = &scripted {
         println!(
             "Using the scripted demo model at {} (replies are canned, for trying things out)",

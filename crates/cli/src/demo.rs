@@ -38,6 +38,7 @@ pub async fn run(project: &Project, a: DemoArgs) -> Result<ExitCode> {
             addr: a.addr,
             scripted_model: a.scripted,
             tick_ms: 500,
+            ui: None,
             demo_payloads: (fresh && payloads.is_dir()).then_some(payloads),
         },
     )

@@ -148,7 +148,16 @@ impl Project {
 
     pub async fn service(&self) -> Result<Service> {
         let (engine, problems) = self.engine(None, None).await?;
-        Ok(Service::new(engine, problems))
+        Ok(Service::new(engine, problems).with_project(self.info()))
+    }
+
+    /// What the service API needs to know of the project.
+    pub fn info(&self) -> processops_api::ProjectInfo {
+        processops_api::ProjectInfo {
+            root: self.root.clone(),
+            blueprints: self.blueprints(),
+            user: self.whoami(None),
+        }
     }
 }
 

@@ -28,6 +28,11 @@ impl Directory {
         self.users.is_empty()
     }
 
+    /// Everyone, by name, with their roles.
+    pub fn users(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.users.iter().map(|(n, r)| (n.as_str(), r.as_slice()))
+    }
+
     pub fn roles(&self, user: &str) -> Option<&[String]> {
         self.users.get(user).map(Vec::as_slice)
     }

@@ -113,7 +113,8 @@ impl Event {
 }
 
 /// What the run timeline shows about a step besides its output.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(optional_fields = nullable)]
 pub struct StepMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
@@ -124,6 +125,7 @@ pub struct StepMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[ts(as = "Option<u32>", optional)]
     pub retries: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
@@ -132,11 +134,13 @@ pub struct StepMeta {
     pub input: Option<Value>,
     /// Every model call the step made, in order: what `runs replay` plays back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<Vec<Exchange>>", optional)]
     pub exchanges: Vec<Exchange>,
 }
 
 /// One recorded model call: the request as sent (never credentials) and what came back.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(optional_fields = nullable)]
 pub struct Exchange {
     /// The agent of the blueprint that made the call.
     pub agent: String,
@@ -184,7 +188,8 @@ pub enum FinalStatus {
 }
 
 /// An inbox task as a review node creates it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(optional_fields = nullable)]
 pub struct Task {
     pub id: Uuid,
     pub node: String,
@@ -193,11 +198,14 @@ pub struct Task {
     pub draft: String,
     pub role: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<Vec<String>>", optional)]
     pub users: Vec<String>,
     /// Remaining escalation chain.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<Vec<String>>", optional)]
     pub escalation: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<Vec<String>>", optional)]
     pub reasons: Vec<String>,
     /// Unix milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,20 +217,23 @@ pub struct Task {
     pub context: Value,
     /// Who may decide, beyond the role: quorum and separation of duties.
     #[serde(default, skip_serializing_if = "TaskPolicy::is_default")]
+    #[ts(as = "Option<TaskPolicy>", optional)]
     pub policy: TaskPolicy,
 }
 
 /// Decision rules a review puts on its task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct TaskPolicy {
     /// Approvals needed from different people; any rejection rejects.
     #[serde(default = "one")]
     pub approvals: u32,
     /// People who may not decide this task (separation of duties).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<Vec<String>>", optional)]
     pub excluded: Vec<String>,
     /// What approvers may do; everything when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<Vec<Action>>", optional)]
     pub actions: Vec<Action>,
 }
 
@@ -286,7 +297,9 @@ pub fn check_allowed(
 }
 
 /// What an approver can do with a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema, ts_rs::TS,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Approve,
@@ -371,7 +384,8 @@ impl std::str::FromStr for Action {
 }
 
 /// A decision on a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(optional_fields = nullable)]
 pub struct Decision {
     pub action: Action,
     pub by: String,

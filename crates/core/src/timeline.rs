@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::journal::{Decision, Event, FinalStatus, StepMeta, Task};
 
 /// Where one step stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Running,
@@ -17,7 +17,7 @@ pub enum StepStatus {
 }
 
 /// One node visit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct TimelineStep {
     pub node: String,
     pub visit: u32,

@@ -252,6 +252,8 @@ pub struct LoadProblem {
 pub struct Registry {
     current: RwLock<HashMap<String, Arc<Compiled>>>,
     by_hash: RwLock<HashMap<String, Arc<Compiled>>>,
+    /// The file each current blueprint was loaded from (the designer saves back to it).
+    files: RwLock<HashMap<String, PathBuf>>,
 }
 
 impl Registry {
@@ -304,6 +306,7 @@ impl Registry {
                         });
                         continue;
                     }
+                    self.set_file(&c.blueprint.id, path.clone());
                     self.insert(Arc::new(c));
                 }
                 Err(diagnostics) => problems.push(LoadProblem {
@@ -321,6 +324,17 @@ impl Registry {
         }
         if let Ok(mut current) = self.current.write() {
             current.insert(c.blueprint.id.clone(), c);
+        }
+    }
+
+    /// The file a blueprint was loaded from or saved to.
+    pub fn file(&self, id: &str) -> Option<PathBuf> {
+        self.files.read().ok()?.get(id).cloned()
+    }
+
+    pub fn set_file(&self, id: &str, path: PathBuf) {
+        if let Ok(mut files) = self.files.write() {
+            files.insert(id.to_owned(), path);
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod compiled;
 mod driver;
+pub mod dry_run;
 mod nodes;
 pub mod payload;
 pub mod replay;
@@ -118,6 +119,11 @@ pub(crate) struct Inner {
     pub(crate) embedder: std::sync::OnceLock<Arc<dyn processops_llm::Embedder>>,
     /// Set only in a replay: the recorded results that stand in for outside effects.
     pub(crate) replay: std::sync::OnceLock<Arc<replay::Recording>>,
+    /// Set only in a designer's dry run: outside effects are described, not performed.
+    pub(crate) dry_run: std::sync::OnceLock<()>,
+    /// Where retrieval and memory read from when it is not the run's own store (a dry run
+    /// reads the project's knowledge from a scratch engine).
+    pub(crate) knowledge: std::sync::OnceLock<Store>,
 }
 
 impl Engine {
@@ -140,9 +146,20 @@ impl Engine {
                 settled: Notify::new(),
                 directory: std::sync::RwLock::default(),
                 replay: std::sync::OnceLock::new(),
+                dry_run: std::sync::OnceLock::new(),
+                knowledge: std::sync::OnceLock::new(),
                 embedder: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Who may decide what.
+    pub fn directory(&self) -> processops_core::identity::Directory {
+        self.inner
+            .directory
+            .read()
+            .map(|d| d.clone())
+            .unwrap_or_default()
     }
 
     /// Set who may decide what; without it every decision is allowed (single user).
@@ -163,6 +180,11 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The store knowledge collections and recent memory are read from.
+    pub(crate) fn knowledge(&self) -> &Store {
+        self.inner.knowledge.get().unwrap_or(&self.inner.store)
     }
 
     pub fn registry(&self) -> &Registry {

@@ -160,7 +160,7 @@ pub(crate) fn run_pure(
                     vector: v,
                 });
             let found = engine
-                .store()
+                .knowledge()
                 .search_hybrid(&r.collection, &query, query_vector, r.top_k, &filter)
                 .map_err(|e| e.to_string())?;
             let entries: Vec<String> = found
@@ -187,7 +187,7 @@ pub(crate) fn run_pure(
                 Some(m) => {
                     let subject = compiled.render(id, "memory.subject", ctx)?;
                     engine
-                        .store()
+                        .knowledge()
                         .recall(&format!("{}:{subject}", compiled.blueprint.id), m.last)
                         .map_err(|e| e.to_string())?
                 }
@@ -578,6 +578,12 @@ pub(crate) async fn perform(
             .map(|output| simple(output, &[]))
             .ok_or_else(|| "replay: this step has no recorded result".to_owned());
     }
+    if engine.inner.dry_run.get().is_some()
+        && let Some(would) = dry_run_effect(&prepared)
+    {
+        // A designer's dry run shows what the step would do and does nothing.
+        return Ok(simple(json!({ "status": "dry_run", "would": would }), &[]));
+    }
     match prepared {
         Prepared::Prompt {
             calls,
@@ -644,6 +650,39 @@ pub(crate) async fn perform(
                 json!({ "status": "emitted", "location": event, "idempotency_key": key, "runs": runs }),
                 &[],
             ))
+        }
+    }
+}
+
+/// What an outside effect would have done, for a dry run; `None` for model calls, which a
+/// dry run makes for real.
+fn dry_run_effect(prepared: &Prepared) -> Option<Value> {
+    match prepared {
+        Prepared::Prompt { .. } => None,
+        Prepared::Http {
+            url,
+            method,
+            headers,
+            secret_headers,
+            body,
+            ..
+        } => Some(json!({
+            "http": {
+                "method": method, "url": url,
+                "headers": headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<Map<_, _>>(),
+                // Secret headers are named, never expanded.
+                "secret_headers": secret_headers.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+                "body": body,
+            }
+        })),
+        Prepared::File { shown, content, .. } => {
+            Some(json!({ "file": { "path": shown, "content": content } }))
+        }
+        Prepared::Dataset { shown, record, .. } => {
+            Some(json!({ "dataset": { "path": shown, "record": record } }))
+        }
+        Prepared::Emit { event, payload, .. } => {
+            Some(json!({ "emit": { "event": event, "payload": payload } }))
         }
     }
 }

@@ -347,6 +347,25 @@ impl ProviderSettings {
     }
 }
 
+/// Whether the OS keychain holds a non-empty API key under `account`.
+pub fn keychain_has(account: &str) -> bool {
+    read_keychain(account).is_ok()
+}
+
+/// Stores an API key under `account` (service [`KEYCHAIN_SERVICE`]) in the OS keychain.
+pub fn store_keychain(account: &str, key: &str) -> Result<(), String> {
+    let entry = keyring::Entry::new(KEYCHAIN_SERVICE, account).map_err(|e| {
+        let cause = match (&e, keyring::Entry::store_status()) {
+            (keyring::Error::NoDefaultStore, Err(status)) => status,
+            _ => &e,
+        };
+        keychain_error(account, cause)
+    })?;
+    entry
+        .set_password(key)
+        .map_err(|e| keychain_error(account, &e))
+}
+
 /// Reads the API key stored under `account` (service [`KEYCHAIN_SERVICE`]) in the OS keychain.
 fn read_keychain(account: &str) -> Result<String, String> {
     let entry = keyring::Entry::new(KEYCHAIN_SERVICE, account).map_err(|e| {

@@ -1,0 +1,49 @@
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { createHashRouter, Navigate, RouterProvider } from "react-router";
+import { Toaster } from "sonner";
+import { Layout } from "./app/Layout";
+import { MeProvider } from "./app/me";
+import { BlueprintsPage } from "./blueprints/BlueprintsPage";
+import { DesignerPage } from "./designer/DesignerPage";
+import { EvaluatePage } from "./evaluate/EvaluatePage";
+import { InboxPage } from "./inbox/InboxPage";
+import { RunsPage } from "./runs/RunsPage";
+import { SettingsPage } from "./settings/SettingsPage";
+
+export const queryClient = new QueryClient({
+  defaultOptions: {
+    queries: { retry: 1, refetchOnWindowFocus: true, staleTime: 2_000 },
+  },
+});
+
+// Hash routes work the same in the Tauri webview and behind `processops serve`.
+const router = createHashRouter([
+  {
+    path: "/",
+    element: <Layout />,
+    children: [
+      { index: true, element: <Navigate to="/inbox" replace /> },
+      { path: "inbox", element: <InboxPage /> },
+      { path: "inbox/:taskId", element: <InboxPage /> },
+      { path: "designer", element: <DesignerPage /> },
+      { path: "designer/:blueprintId", element: <DesignerPage /> },
+      { path: "runs", element: <RunsPage /> },
+      { path: "runs/:runId", element: <RunsPage /> },
+      { path: "evaluate", element: <EvaluatePage /> },
+      { path: "blueprints", element: <BlueprintsPage /> },
+      { path: "settings", element: <SettingsPage /> },
+      { path: "*", element: <Navigate to="/inbox" replace /> },
+    ],
+  },
+]);
+
+export function App() {
+  return (
+    <QueryClientProvider client={queryClient}>
+      <MeProvider>
+        <RouterProvider router={router} />
+        <Toaster position="bottom-right" richColors closeButton />
+      </MeProvider>
+    </QueryClientProvider>
+  );
+}

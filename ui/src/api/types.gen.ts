@@ -1,0 +1,422 @@
+// Generated from the Rust types of crates/api and crates/core by
+// `PROCESSOPS_BLESS=1 cargo test -p processops-api --test committed`. Do not edit.
+
+export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
+
+export type Health = { status: string, version: string, blueprints: number, };
+
+export type Me = { 
+/**
+ * The name decisions and tags are recorded under (`[profile] name` of processops.toml,
+ * else the login name).
+ */
+name: string, 
+/**
+ * Roles from `[users.<name>]`; empty in a single-user installation.
+ */
+roles: Array<string>, 
+/**
+ * No directory is configured: whoever uses the app may decide anything.
+ */
+single_user: boolean, 
+/**
+ * Everyone in the directory, for picking a person to act as.
+ */
+users: Array<UserDto>, };
+
+export type UserDto = { name: string, roles: Array<string>, };
+
+export type BlueprintSummary = { id: string, name: string, description: string, domain: string | null, 
+/**
+ * Content hash of the current version.
+ */
+version: string, stage: string, triggers: Array<TriggerSummary>, nodes: number, };
+
+export type TriggerSummary = { id: string, kind: string, 
+/**
+ * The JSON Schema of the payload, for forms.
+ */
+input: JsonValue | null, };
+
+export type DiagnosticDto = { severity: string, code: string, pointer: string, line: number, column: number, message: string, help: string | null, };
+
+export type LoadProblemDto = { file: string, diagnostics: Array<DiagnosticDto>, };
+
+export type ValidationReport = { valid: boolean, 
+/**
+ * Content hash when valid.
+ */
+version: string | null, diagnostics: Array<DiagnosticDto>, };
+
+export type ValidateRequest = { 
+/**
+ * The blueprint's YAML text.
+ */
+source: string, };
+
+export type BlueprintSource = { id: string, 
+/**
+ * The file, relative to the project.
+ */
+file: string, source: string, 
+/**
+ * Content hash of the loaded version.
+ */
+version: string, };
+
+export type SaveBlueprintRequest = { 
+/**
+ * The blueprint's YAML text.
+ */
+source: string, 
+/**
+ * The version the edit started from; the save is refused when the file changed since.
+ */
+base_version?: string | null, };
+
+export type SaveBlueprintResponse = { id: string, file: string, version: string, 
+/**
+ * False when the text was already the file's (nothing was written).
+ */
+changed: boolean, };
+
+export type DryRunRequest = { 
+/**
+ * The blueprint's YAML text (saved or not).
+ */
+source: string, 
+/**
+ * Trigger id; the manual (or first) trigger when omitted.
+ */
+trigger?: string | null, 
+/**
+ * The sample payload.
+ */
+payload: unknown, };
+
+export type DryRunReport = { 
+/**
+ * completed, failed, attention or waiting
+ */
+status: string, steps: Array<TimelineStep>, error: string | null, 
+/**
+ * Reviews approved automatically with their drafts.
+ */
+approvals: number, 
+/**
+ * Problems that kept the blueprint from running (then `steps` is empty).
+ */
+diagnostics: Array<DiagnosticDto>, };
+
+export type StartRunRequest = { blueprint: string, 
+/**
+ * Trigger id; the blueprint's manual trigger (or first trigger) when omitted.
+ */
+trigger?: string | null, payload?: JsonValue, 
+/**
+ * Runs with the same key start once.
+ */
+idempotency_key?: string | null, 
+/**
+ * Answer only after the run parked at a review or ended.
+ */
+wait?: boolean, };
+
+export type StartRunResponse = { run_id: string, 
+/**
+ * A run with the same idempotency key existed; nothing new started.
+ */
+duplicate: boolean, 
+/**
+ * The run's status when answered (`running` unless `wait` was set).
+ */
+status: string, };
+
+export type RunSummary = { id: string, blueprint: string, version: string, trigger: string, 
+/**
+ * running, waiting, attention, completed, failed
+ */
+status: string, created_at: number, updated_at: number, error: string | null, events: number, };
+
+export type RunDetail = { run: RunSummary, payload: JsonValue, 
+/**
+ * One entry per node visit, in order.
+ */
+steps: Array<TimelineStep>, };
+
+export type StepStatus = "running" | "waiting" | "done" | "failed" | "skipped";
+
+export type TimelineStep = { node: string, visit: number, status: StepStatus, 
+/**
+ * Unix ms of the first event of this visit.
+ */
+started_at: number, finished_at: number | null, attempts: number, label: string | null, next: Array<string>, output: JsonValue | null, meta: StepMeta | null, error: string | null, task: Task | null, decision: Decision | null, };
+
+export type StepMeta = { duration_ms?: number | null, model?: string | null, prompt_tokens?: number | null, completion_tokens?: number | null, retries?: number, fallback?: string | null, 
+/**
+ * The rendered input (prompt text, request body) for the timeline.
+ */
+input?: JsonValue | null, 
+/**
+ * Every model call the step made, in order: what `runs replay` plays back.
+ */
+exchanges?: Array<Exchange>, };
+
+export type Exchange = { 
+/**
+ * The agent of the blueprint that made the call.
+ */
+agent: string, provider: string, 
+/**
+ * `call`, or `repair` for the second try after a reply failed the output schema.
+ */
+purpose: string, 
+/**
+ * The provider-neutral request: model, messages, temperature, max tokens, schema.
+ */
+request: JsonValue, 
+/**
+ * The reply text, when the call succeeded.
+ */
+response?: string | null, 
+/**
+ * The model that answered, as the provider reported it.
+ */
+model?: string | null, 
+/**
+ * Why the call failed (or why its reply was refused), when it did.
+ */
+error?: string | null, prompt_tokens: number, completion_tokens: number, latency_ms: number, 
+/**
+ * HTTP tries the provider needed (retries included).
+ */
+attempts: number, };
+
+export type TaskSummary = { id: string, run_id: string, blueprint: string, version: string, node: string, title: string, role: string, 
+/**
+ * pending or decided
+ */
+status: string, created_at: number, due_at: number | null, decided_at: number | null, draft: string, decision: Decision | null, 
+/**
+ * The SLA ran out and its policy left the task for a person to look at.
+ */
+attention: boolean, 
+/**
+ * When the SLA ran out, if it did.
+ */
+breached_at: number | null, 
+/**
+ * Who holds the task, if anyone.
+ */
+claimed_by: string | null, };
+
+export type TaskDetail = { task: TaskSummary, 
+/**
+ * Trigger payload, earlier steps' outputs (retrieved passages, prompt, model).
+ */
+context: JsonValue, users: Array<string>, escalation: Array<string>, reasons: Array<string>, 
+/**
+ * For an edit decision: the unified diff from the draft to the edited text.
+ */
+diff: string | null, 
+/**
+ * Time from the task's creation to its decision, in milliseconds.
+ */
+decision_latency_ms: number | null, };
+
+export type Task = { id: string, node: string, visit: number, title: string, draft: string, role: string, users?: Array<string>, 
+/**
+ * Remaining escalation chain.
+ */
+escalation?: Array<string>, reasons?: Array<string>, 
+/**
+ * Unix milliseconds.
+ */
+due_at?: number | null, 
+/**
+ * When to remind the assignees (Unix milliseconds).
+ */
+remind_at?: number | null, 
+/**
+ * The context that produced the draft: trigger payload, retrieved passages, prompt and model.
+ */
+context: JsonValue, 
+/**
+ * Who may decide, beyond the role: quorum and separation of duties.
+ */
+policy?: TaskPolicy, };
+
+export type TaskPolicy = { 
+/**
+ * Approvals needed from different people; any rejection rejects.
+ */
+approvals: number, 
+/**
+ * People who may not decide this task (separation of duties).
+ */
+excluded?: Array<string>, 
+/**
+ * What approvers may do; everything when empty.
+ */
+actions?: Array<Action>, };
+
+export type Action = "approve" | "edit" | "reject" | "escalate";
+
+export type Decision = { action: Action, by: string, 
+/**
+ * The edited text (for `edit`).
+ */
+text?: string | null, 
+/**
+ * Why (required for `reject`).
+ */
+reason?: string | null, };
+
+export type DecisionRequest = { 
+/**
+ * approve, edit, reject or escalate
+ */
+action: string, 
+/**
+ * Who decides.
+ */
+by: string, 
+/**
+ * The edited text (edit).
+ */
+text?: string | null, 
+/**
+ * Why (required to reject).
+ */
+reason?: string | null, };
+
+export type DecisionResponse = { task_id: string, run_id: string, };
+
+export type ClaimRequest = { 
+/**
+ * Who takes (or gives back) the task.
+ */
+by: string, 
+/**
+ * Give back a task someone else holds.
+ */
+force?: boolean, };
+
+export type WebhookResponse = { run_id: string, duplicate: boolean, };
+
+export type TagRequest = { 
+/**
+ * `<run>:<node>[:<visit>]`; the run may be the last 8 characters of its id, the visit
+ * defaults to the node's latest.
+ */
+output: string, tags?: Array<string>, 
+/**
+ * 1 to 5.
+ */
+rating?: number | null, 
+/**
+ * Free text; an empty comment clears the previous one.
+ */
+comment?: string | null, 
+/**
+ * The evaluator.
+ */
+by: string, };
+
+export type UntagRequest = { output: string, tags: Array<string>, by: string, };
+
+export type OutputFeedback = { 
+/**
+ * `<run>:<node>:<visit>`.
+ */
+output: string, 
+/**
+ * The short form people type: `<last 8 of run>:<node>:<visit>`.
+ */
+handle: string, run: string, node: string, visit: number, blueprint: string | null, evaluator: string, 
+/**
+ * Tags present, sorted.
+ */
+tags: Array<string>, rating: number | null, comment: string | null, 
+/**
+ * Unix ms of the last change.
+ */
+updated_at: number, };
+
+export type TagResponse = { 
+/**
+ * Tags whose state this request changed.
+ */
+changed: Array<string>, 
+/**
+ * Tags that were already as asked.
+ */
+unchanged: Array<string>, feedback: OutputFeedback, };
+
+export type QueueItem = { output: string, handle: string, run: string, node: string, visit: number, 
+/**
+ * `prompt` or `review`.
+ */
+kind: string, blueprint: string, version: string, 
+/**
+ * Unix ms.
+ */
+finished_at: number, 
+/**
+ * The draft (prompt) or the approved text (review).
+ */
+text: string, 
+/**
+ * For reviews: the draft that was reviewed, and whether the reviewer edited it.
+ */
+draft: string | null, edited: boolean, allowed_tags: Array<string>, };
+
+export type EvalProgress = { evaluator: string, 
+/**
+ * Outputs this evaluator tagged, rated or commented on.
+ */
+done: number, 
+/**
+ * Outputs in scope still waiting for this evaluator.
+ */
+remaining: number, };
+
+export type ProviderView = { name: string, 
+/**
+ * openai, anthropic, builtin or scripted
+ */
+kind: string, base_url: string | null, 
+/**
+ * The model file of a `builtin` provider.
+ */
+model: string | null, 
+/**
+ * Where the API key comes from: `env`, `keychain` or `none`.
+ */
+key_source: string, 
+/**
+ * The environment variable or keychain account.
+ */
+key_name: string | null, 
+/**
+ * The key is there (the variable is set, or the keychain holds an entry).
+ */
+key_present: boolean, };
+
+export type AgentView = { blueprint: string, name: string, provider: string, model: string, permissions: Array<string>, };
+
+export type SettingsView = { 
+/**
+ * The project folder.
+ */
+project: string, settings_file: string, providers: Array<ProviderView>, 
+/**
+ * Blueprint agents and the provider each uses.
+ */
+agents: Array<AgentView>, };
+
+export type StoreKeyRequest = { 
+/**
+ * The keychain account (the provider's `api_key_keychain`).
+ */
+account: string, key: string, };

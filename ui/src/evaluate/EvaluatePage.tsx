@@ -1,0 +1,5 @@
+import { PageHeader } from "../components/ui";
+
+export function EvaluatePage() {
+  return <PageHeader title="Evaluate" />;
+}

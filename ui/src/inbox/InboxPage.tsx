@@ -1,0 +1,5 @@
+import { PageHeader } from "../components/ui";
+
+export function InboxPage() {
+  return <PageHeader title="Inbox" />;
+}
