@@ -469,7 +469,7 @@ async fn eval_progress(
     State(s): State<Service>,
     q: Result<Query<BlueprintQuery>, QueryRejection>,
 ) -> Result<Json<Vec<EvalProgress>>, ApiError> {
-    Ok(Json(s.eval_progress(query(q)?.blueprint)?))
+    Ok(Json(s.eval_progress(query(q)?.blueprint.as_deref())?))
 }
 
 /// The tags a blueprint's outputs may carry.

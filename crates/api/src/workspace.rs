@@ -106,10 +106,10 @@ impl Service {
     }
 
     /// Outputs each evaluator has given feedback on, and what is left for them.
-    pub fn eval_progress(&self, blueprint: Option<String>) -> Result<Vec<EvalProgress>, ApiError> {
+    pub fn eval_progress(&self, blueprint: Option<&str>) -> Result<Vec<EvalProgress>, ApiError> {
         let store = self.engine().store();
         let all = self.feedback(&crate::FeedbackQuery {
-            blueprint: blueprint.clone(),
+            blueprint: blueprint.map(ToOwned::to_owned),
             ..crate::FeedbackQuery::default()
         })?;
         let mut done: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
@@ -123,7 +123,7 @@ impl Service {
         for (evaluator, outputs) in done {
             let remaining = store
                 .finished_outputs(&OutputQuery {
-                    blueprint_id: blueprint.clone(),
+                    blueprint_id: blueprint.map(ToOwned::to_owned),
                     run_id: None,
                     kind: None,
                     not_evaluated_by: Some(evaluator.clone()),

@@ -856,22 +856,7 @@ pub async fn serve(project: &Project, a: &ServeArgs) -> Result<ExitCode> {
     project.publish_address(addr)?;
     let cancel = CancellationToken::new();
     let tick = Duration::from_millis(a.tick_ms.max(10));
-    tokio::spawn(processops_engine::triggers::run_schedules(
-        engine.clone(),
-        cancel.clone(),
-        tick,
-    ));
-    tokio::spawn(processops_engine::triggers::run_timers(
-        engine.clone(),
-        cancel.clone(),
-        tick,
-    ));
-    tokio::spawn(processops_engine::triggers::run_folder_watch(
-        engine.clone(),
-        project.root.clone(),
-        cancel.clone(),
-        tick,
-    ));
+    processops_api::local::spawn_background(&engine, project.root.clone(), cancel.clone(), tick);
     println!(
         "ProcessOps engine serving {} blueprint(s) at http://{addr}  (API: http://{addr}/openapi.json){}",
         engine.registry().all().len(),

@@ -2,6 +2,8 @@
 import { clsx } from "clsx";
 import { Loader2 } from "lucide-react";
 import type { ButtonHTMLAttributes, ReactNode } from "react";
+import { useEffect, useRef } from "react";
+import { createPortal } from "react-dom";
 
 export function Button({
   variant = "default",
@@ -127,4 +129,75 @@ export function relativeTime(ms: number, now = Date.now()): string {
 
 export function shortId(id: string): string {
   return id.slice(-8);
+}
+
+/** The look of text inputs, selects and textareas, so forms match across screens. */
+export const inputClass =
+  "w-full rounded-md border border-border bg-panel px-2.5 py-1.5 text-[13px] text-fg placeholder:text-faint outline-none transition-colors focus:border-accent focus:ring-2 focus:ring-accent/20 disabled:cursor-not-allowed disabled:bg-sunken disabled:text-muted aria-[invalid=true]:border-danger aria-[invalid=true]:focus:ring-danger/20";
+
+/**
+ * A centred dialog: Escape and the backdrop close it, focus moves in on open and back to
+ * where it was on close.
+ */
+export function Modal({
+  open,
+  onClose,
+  title,
+  description,
+  children,
+  footer,
+  className,
+}: {
+  open: boolean;
+  onClose: () => void;
+  title: ReactNode;
+  description?: ReactNode;
+  children: ReactNode;
+  footer?: ReactNode;
+  className?: string;
+}) {
+  const panel = useRef<HTMLDivElement>(null);
+  // Callers pass inline callbacks; keep the latest without re-running the focus effect.
+  const close = useRef(onClose);
+  useEffect(() => {
+    close.current = onClose;
+  });
+  useEffect(() => {
+    if (!open) return;
+    const previous = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    const first = panel.current?.querySelector<HTMLElement>("[autofocus], input, select, textarea, button");
+    first?.focus();
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") {
+        e.stopPropagation();
+        close.current();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => {
+      window.removeEventListener("keydown", onKey);
+      previous?.focus();
+    };
+  }, [open]);
+  if (!open) return null;
+  return createPortal(
+    <div className="fixed inset-0 z-50 flex items-start justify-center bg-black/30 p-4 pt-[12vh]" onMouseDown={onClose}>
+      <div
+        ref={panel}
+        role="dialog"
+        aria-modal="true"
+        aria-label={typeof title === "string" ? title : undefined}
+        onMouseDown={(e) => e.stopPropagation()}
+        className={clsx("flex max-h-[76vh] w-[560px] max-w-full flex-col rounded-lg border border-border bg-panel shadow-2xl", className)}
+      >
+        <div className="border-b border-border px-4 py-3">
+          <div className="text-sm font-semibold">{title}</div>
+          {description && <div className="mt-0.5 text-xs text-muted">{description}</div>}
+        </div>
+        <div className="min-h-0 flex-1 overflow-auto px-4 py-3">{children}</div>
+        {footer && <div className="flex items-center justify-end gap-2 border-t border-border px-4 py-3">{footer}</div>}
+      </div>
+    </div>,
+    document.body,
+  );
 }

@@ -1,0 +1,218 @@
+//! A project folder on this machine: its blueprints, settings and store, the engine over them,
+//! and the lock that lets one process at a time drive its runs. The CLI, `processops serve`
+//! and the desktop app all open projects through this module.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::{ApiError, ProjectInfo, Service};
+use fs4::fs_std::FileExt as _;
+use processops_engine::settings::Settings;
+use processops_engine::{Compiled, Engine, EngineConfig, Registry};
+use processops_llm::ChatModel;
+use processops_store::{Durability, Store};
+
+/// The folders of a project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    pub data: PathBuf,
+}
+
+impl Project {
+    pub fn new(root: PathBuf, data: Option<PathBuf>) -> Self {
+        let data = data.unwrap_or_else(|| root.join(".processops"));
+        Self { root, data }
+    }
+
+    pub fn blueprints(&self) -> PathBuf {
+        self.root.join("blueprints")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.data.join("processops.db")
+    }
+
+    pub fn outputs(&self) -> PathBuf {
+        self.root.join("outputs")
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.data.join("engine.lock")
+    }
+
+    fn address_path(&self) -> PathBuf {
+        self.data.join("engine.addr")
+    }
+
+    /// Who is acting: `--by` (or `PROCESSOPS_USER`), else the `[profile]` of processops.toml,
+    /// else the login name.
+    pub fn whoami(&self, by: Option<String>) -> String {
+        by.filter(|s| !s.trim().is_empty())
+            .or_else(|| {
+                Settings::load(&self.root)
+                    .ok()
+                    .and_then(|s| s.profile)
+                    .map(|p| p.name)
+                    .filter(|s| !s.trim().is_empty())
+            })
+            .or_else(|| std::env::var("USER").ok().filter(|s| !s.trim().is_empty()))
+            .unwrap_or_else(|| "cli".into())
+    }
+
+    pub fn open_store(&self) -> Result<Store, ApiError> {
+        self.create_data_dir()?;
+        Ok(Store::open(&self.db(), Durability::Process)?)
+    }
+
+    /// Take the engine lock, or say which server holds it.
+    fn create_data_dir(&self) -> Result<(), ApiError> {
+        std::fs::create_dir_all(&self.data).map_err(|e| {
+            io_error(format!(
+                "cannot create the data folder {}: {e}",
+                self.data.display()
+            ))
+        })
+    }
+
+    pub fn lock(&self) -> Result<Lock, ApiError> {
+        self.create_data_dir()?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(self.lock_path())
+            .map_err(|e| io_error(format!("cannot open the engine lock file: {e}")))?;
+        if file.try_lock_exclusive().unwrap_or(false) {
+            return Ok(Lock::Held(file));
+        }
+        let addr = std::fs::read_to_string(self.address_path()).unwrap_or_default();
+        match addr.trim().parse::<SocketAddr>() {
+            Ok(a) => Ok(Lock::Server(format!("http://{a}"))),
+            Err(_) => Err(ApiError::new(
+                409,
+                "conflict",
+                format!(
+                    "another ProcessOps engine is using {} (and has not published its address yet); try again in a moment",
+                    self.data.display()
+                ),
+            )),
+        }
+    }
+
+    pub fn publish_address(&self, addr: SocketAddr) -> Result<(), ApiError> {
+        std::fs::write(self.address_path(), addr.to_string())
+            .map_err(|e| io_error(format!("cannot write the engine address file: {e}")))
+    }
+
+    pub fn clear_address(&self) {
+        let _ = std::fs::remove_file(self.address_path());
+    }
+
+    /// Build an engine over this project's blueprints and store.
+    pub async fn engine(
+        &self,
+        extra: Option<&Path>,
+        providers_override: Option<Vec<(String, Arc<dyn ChatModel>)>>,
+    ) -> Result<(Engine, Vec<processops_engine::LoadProblem>), ApiError> {
+        let store = self.open_store()?;
+        let registry = Arc::new(Registry::default());
+        let mut problems = Vec::new();
+        if self.blueprints().is_dir() {
+            problems = registry.load_dir(&self.blueprints())?;
+        }
+        if let Some(path) = extra {
+            let source = std::fs::read_to_string(path)
+                .map_err(|e| io_error(format!("cannot read {}: {e}", path.display())))?;
+            match Compiled::from_source(&source) {
+                Ok(c) => registry.insert(Arc::new(c)),
+                Err(diagnostics) => {
+                    let shown = path.display().to_string();
+                    let text: Vec<String> = diagnostics
+                        .iter()
+                        .map(|d| d.display_in(&shown).to_string())
+                        .collect();
+                    return Err(ApiError::new(
+                        422,
+                        "invalid_blueprint",
+                        format!("{} has errors:\n{}", shown, text.join("\n")),
+                    ));
+                }
+            }
+        }
+        let mut settings = Settings::load(&self.root)?;
+        let overrides = providers_override.unwrap_or_default();
+        // An overridden provider is never built: `--scripted` needs no model files.
+        settings
+            .providers
+            .retain(|name, _| !overrides.iter().any(|(o, _)| o == name));
+        let mut providers = settings.providers(&self.root).await?;
+        for (name, model) in overrides {
+            providers.insert(name, model);
+        }
+        let engine = Engine::new(EngineConfig {
+            store,
+            registry,
+            providers,
+            outputs_dir: self.outputs(),
+        })?;
+        engine.set_directory(settings.directory());
+        if let Some(embedder) = settings.embedder()? {
+            engine.set_embedder(embedder);
+        }
+        engine.record_versions().await?;
+        Ok((engine, problems))
+    }
+
+    pub async fn service(&self) -> Result<Service, ApiError> {
+        let (engine, problems) = self.engine(None, None).await?;
+        Ok(Service::new(engine, problems).with_project(self.info()))
+    }
+
+    /// What the service API needs to know of the project.
+    pub fn info(&self) -> ProjectInfo {
+        ProjectInfo {
+            root: self.root.clone(),
+            blueprints: self.blueprints(),
+            user: self.whoami(None),
+        }
+    }
+}
+
+/// Who may drive runs right now.
+pub enum Lock {
+    /// This process holds the engine lock (released on drop).
+    Held(File),
+    /// A server owns the store; talk to it at this base URL.
+    Server(String),
+}
+
+fn io_error(message: String) -> ApiError {
+    ApiError::new(500, "io", message)
+}
+
+/// Start what keeps a serving engine's runs moving: schedules, SLA timers and watched
+/// folders, until `cancel`.
+pub fn spawn_background(
+    engine: &Engine,
+    root: PathBuf,
+    cancel: tokio_util::sync::CancellationToken,
+    tick: std::time::Duration,
+) {
+    use processops_engine::triggers;
+    tokio::spawn(triggers::run_schedules(
+        engine.clone(),
+        cancel.clone(),
+        tick,
+    ));
+    tokio::spawn(triggers::run_timers(engine.clone(), cancel.clone(), tick));
+    tokio::spawn(triggers::run_folder_watch(
+        engine.clone(),
+        root,
+        cancel,
+        tick,
+    ));
+}

@@ -1,0 +1,144 @@
+// The user journeys of the issue, each acting through the UI and then checking the store
+// through the engine's API (never the screen alone).
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { binary } from "./project.mjs";
+
+function assert(condition, message) {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export const scenarios = [
+  {
+    name: "designer builds a tree from the palette and saves a valid file",
+    async run({ driver, api, project, shot }) {
+      await driver.goto("#/designer");
+      await driver.click('[data-testid="new-blueprint-button"]');
+      await driver.waitFor('[data-node-id="draft"]');
+      const hash = await driver.eval("() => window.location.hash");
+      const id = decodeURIComponent(hash.split("/").pop());
+      assert(id && id !== "designer", `the new blueprint's id is in the URL (${hash})`);
+      // Select the draft step, then add a review after it from the palette (connected).
+      await driver.click('[data-node-id="draft"]');
+      await driver.click('[data-testid="palette-item-review"]');
+      await driver.waitFor('[data-node-id="review"]');
+      await driver.waitFor('[data-testid="validation-status"][data-state="valid"][data-current="true"]');
+      await shot("designer");
+      await driver.click('[data-testid="save-button"]');
+      const saved = await api.waitFor(`blueprint ${id} to be saved`, async () =>
+        (await api.get("/api/blueprints")).find((b) => b.id === id),
+      );
+      assert(saved.nodes === 2, `the saved blueprint has the 2 nodes drawn (has ${saved.nodes})`);
+      const file = join(project, "blueprints", `${id}.yaml`);
+      assert(existsSync(file), `${file} was written`);
+      const check = spawnSync(binary("processops"), ["--project", project, "validate", file], { encoding: "utf8" });
+      assert(check.status === 0, `processops validate accepts the file: ${check.stdout}${check.stderr}`);
+      const source = (await api.get(`/api/blueprints/${id}/source`)).source;
+      assert(/kind: review/.test(source) && /next: review/.test(source), `the YAML has the review after the draft:\n${source}`);
+    },
+  },
+  {
+    name: "manager approves one task with an edit and batch-approves three",
+    async run({ driver, api, shot }) {
+      await driver.goto("#/inbox");
+      await driver.waitFor('[data-testid="inbox-row"]');
+      await sleep(300);
+      await shot("inbox");
+      const first = await driver.attribute('[data-testid="inbox-row"]', "data-task-id", 0);
+      await driver.click('[data-testid="inbox-row"]');
+      await driver.waitFor('[data-testid="inbox-detail"]');
+      await driver.click('[data-testid="edit-button"]');
+      await driver.waitFor('[data-testid="edit-textarea"]');
+      const edited = `Edited in the end-to-end test (${driver.name}).`;
+      await driver.fill('[data-testid="edit-textarea"]', edited);
+      await shot("inbox-edit");
+      await driver.click('[data-testid="submit-edit"]');
+      const decided = await api.waitFor("the edit to be recorded", async () => {
+        const t = await api.get(`/api/tasks/${first}`);
+        return t.task.status === "decided" ? t : null;
+      });
+      assert(decided.task.decision.action === "edit", `recorded as an edit: ${JSON.stringify(decided.task.decision)}`);
+      assert(decided.task.decision.text === edited, `the edited text was recorded: ${decided.task.decision.text}`);
+      assert(decided.diff && decided.diff.includes(edited), "the decision keeps the diff");
+
+      await driver.waitGone(`[data-testid="inbox-row"][data-task-id="${first}"]`);
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push(await driver.attribute('[data-testid="inbox-row"]', "data-task-id", i));
+      assert(ids.every(Boolean) && new Set(ids).size === 3, `three tasks to batch-approve: ${ids}`);
+      for (let i = 0; i < 3; i++) await driver.click('[data-testid="row-checkbox"]', { nth: i });
+      await driver.waitFor('[data-testid="batch-bar"]');
+      await shot("inbox-batch");
+      await driver.click('[data-testid="batch-approve"]');
+      for (const id of ids) {
+        const t = await api.waitFor(`task ${id} to be approved`, async () => {
+          const t = await api.get(`/api/tasks/${id}`);
+          return t.task.status === "decided" ? t : null;
+        });
+        assert(t.task.decision.action === "approve", `task ${id} approved: ${JSON.stringify(t.task.decision)}`);
+        assert(t.task.decision.by === "e2e-manager", `decided as the profile: ${t.task.decision.by}`);
+      }
+    },
+  },
+  {
+    name: "evaluator tags an output",
+    async run({ driver, api, shot }) {
+      // A finished run to evaluate: approve an RFP answer (its output writes a file).
+      const pending = await api.get("/api/tasks?blueprint=sales-rfp-response");
+      assert(pending.length > 0, "a sales-rfp-response task waits");
+      const task = pending[0];
+      await api.post(`/api/tasks/${task.id}/decision`, { action: "approve", by: "e2e-setup" });
+      await api.waitFor("the RFP run to complete", async () => (await api.get(`/api/runs/${task.run_id}`)).run.status === "completed");
+      await driver.goto("#/evaluate");
+      await driver.waitFor('[data-testid="eval-item"]');
+      await driver.waitFor('[data-testid^="eval-tag-"]');
+      const testid = await driver.attribute('[data-testid^="eval-tag-"]', "data-testid", 0);
+      const tag = testid.replace("eval-tag-", "");
+      await driver.click(`[data-testid="${testid}"]`);
+      await driver.click('[data-testid="eval-rating-4"]');
+      await shot("evaluate");
+      await driver.click('[data-testid="eval-submit"]');
+      const feedback = await api.waitFor("the tag to reach the store", async () => {
+        const all = await api.get("/api/feedback?by=e2e-manager");
+        return all.find((f) => f.tags.includes(tag)) ?? null;
+      });
+      assert(feedback.rating === 4, `the rating was recorded: ${JSON.stringify(feedback)}`);
+    },
+  },
+  {
+    name: "runs, blueprints and settings screens show the store",
+    async run({ driver, api, shot }) {
+      const runs = await api.get("/api/runs?limit=500");
+      await driver.goto("#/runs");
+      await driver.waitFor('[data-testid="run-row"]');
+      const shown = await driver.count('[data-testid="run-row"]');
+      assert(shown === runs.length, `every run is listed (${shown} of ${runs.length})`);
+      await driver.click('[data-testid="run-row"]');
+      await driver.waitFor('[data-testid="run-step"]');
+      await shot("runs");
+      const blueprints = await api.get("/api/blueprints");
+      await driver.goto("#/blueprints");
+      await driver.waitFor('[data-testid="blueprint-card"]');
+      assert((await driver.count('[data-testid="blueprint-card"]')) === blueprints.length, "every blueprint has a card");
+      await shot("blueprints");
+      await driver.goto("#/settings");
+      await driver.waitFor('[data-testid="settings-theme-dark"]');
+      await shot("settings");
+      await driver.click('[data-testid="settings-theme-dark"]');
+      const dark = await driver.eval("() => document.documentElement.classList.contains('dark')");
+      assert(dark === true, "the dark theme applies");
+      await driver.goto("#/designer/support-triage");
+      await driver.waitFor('[data-node-id="classify"]');
+      await sleep(500);
+      await shot("designer-dark");
+      await driver.goto("#/inbox");
+      await driver.waitFor('[data-testid="inbox-row"]');
+      await sleep(300);
+      await shot("inbox-dark");
+      await driver.click('[data-testid="settings-theme-dark"]').catch(() => {});
+      await driver.eval("() => { localStorage.removeItem('processops.theme'); document.documentElement.classList.remove('dark'); return true; }");
+    },
+  },
+];
