@@ -5,6 +5,10 @@ import { App } from "./App";
 import { applyTheme, storedTheme } from "./app/theme";
 
 applyTheme(storedTheme());
+// On "system", follow the OS when it switches between light and dark.
+window.matchMedia?.("(prefers-color-scheme: dark)").addEventListener?.("change", () => {
+  if (storedTheme() === "system") applyTheme("system");
+});
 
 const root = document.getElementById("root");
 if (root) {

@@ -162,6 +162,7 @@ pub struct RunDetail {
 /// Query of `GET /api/runs`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams, ts_rs::TS)]
 #[into_params(parameter_in = Query)]
+#[ts(optional_fields)]
 pub struct RunsQuery {
     pub blueprint: Option<String>,
     /// running, waiting, attention, completed, failed
@@ -172,6 +173,7 @@ pub struct RunsQuery {
 /// Query of `GET /api/tasks`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams, ts_rs::TS)]
 #[into_params(parameter_in = Query)]
+#[ts(optional_fields)]
 pub struct TasksQuery {
     /// pending (default), decided or all
     pub status: Option<String>,
@@ -188,6 +190,7 @@ pub struct TasksQuery {
     pub q: Option<String>,
     /// due (default), newest or oldest
     pub sort: Option<String>,
+    /// 50 by default, at most 100,000.
     pub limit: Option<u32>,
 }
 

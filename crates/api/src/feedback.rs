@@ -175,6 +175,7 @@ pub struct TagResponse {
 
 /// Which feedback to list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+#[ts(optional_fields)]
 pub struct FeedbackQuery {
     /// `<run>:<node>[:<visit>]`, or just a run id for all of its outputs.
     pub output: Option<String>,
@@ -185,6 +186,7 @@ pub struct FeedbackQuery {
 
 /// The evaluation queue: outputs this evaluator has not tagged, rated or commented on.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+#[ts(optional_fields)]
 pub struct QueueQuery {
     pub by: String,
     pub blueprint: Option<String>,

@@ -12,6 +12,9 @@ use uuid::Uuid;
 use crate::dto::*;
 use crate::error::ApiError;
 
+/// Most tasks one inbox listing returns: the app's virtualized inbox lists every pending task.
+pub const MAX_TASKS_LISTED: u32 = 100_000;
+
 /// Longest a `wait: true` request waits for its run to park or end.
 pub const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -307,7 +310,7 @@ impl Service {
             due_before: q.due_before,
             text: q.q.clone().filter(|t| !t.trim().is_empty()),
             sort,
-            limit: Some(q.limit.unwrap_or(50).min(1000)),
+            limit: Some(q.limit.unwrap_or(50).min(MAX_TASKS_LISTED)),
         };
         Ok(self
             .engine

@@ -297,6 +297,11 @@ pub enum DevCommand {
         #[arg(long, default_value = "127.0.0.1:8700")]
         addr: String,
     },
+    /// Fill the project's store with synthetic pending tasks (for the app's benchmarks).
+    SyntheticTasks {
+        #[arg(long, default_value_t = 100_000)]
+        count: usize,
+    },
 }
 
 pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
@@ -327,6 +332,14 @@ pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
         Command::Tag(c) => crate::feedback::tag(&project, c).await,
         Command::Eval(c) => crate::feedback::eval(&project, c).await,
         Command::Models(c) => crate::models::run(c).await,
+        Command::Dev(DevCommand::SyntheticTasks { count }) => {
+            let store = project.open_store()?;
+            let roles: Vec<String> = (0..20).map(|i| format!("role-{i}")).collect();
+            let n = store.insert_synthetic_tasks(count, roles, 42).await?;
+            store.analyze().await?;
+            println!("added {n} synthetic tasks to {}", project.db().display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Dev(DevCommand::LlmServer { addr }) => {
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await

@@ -9,12 +9,15 @@ import type {
   DryRunReport,
   DryRunRequest,
   EvalProgress,
+  FeedbackQuery,
   Health,
   Me,
   OutputFeedback,
   QueueItem,
+  QueueQuery,
   RunDetail,
   RunSummary,
+  RunsQuery,
   SaveBlueprintRequest,
   SaveBlueprintResponse,
   SettingsView,
@@ -25,43 +28,14 @@ import type {
   TagResponse,
   TaskDetail,
   TaskSummary,
+  TasksQuery,
   UntagRequest,
   ValidationReport,
 } from "./types.gen";
 import { httpTransport, isTauri, tauriTransport, type Transport } from "./transport";
 
-export interface TasksQuery {
-  status?: "pending" | "decided" | "all";
-  blueprint?: string;
-  version?: string;
-  role?: string;
-  assignee?: string;
-  run?: string;
-  due_before?: number;
-  q?: string;
-  sort?: "due" | "newest" | "oldest";
-  limit?: number;
-}
-
-export interface RunsQuery {
-  blueprint?: string;
-  status?: string;
-  limit?: number;
-}
-
-export interface QueueQuery {
-  by: string;
-  blueprint?: string;
-  kind?: "prompt" | "review";
-  limit?: number;
-}
-
-export interface FeedbackQuery {
-  output?: string;
-  by?: string;
-  blueprint?: string;
-  tag?: string;
-}
+// Query types are generated too; re-exported for the screens.
+export type { FeedbackQuery, QueueQuery, RunsQuery, TasksQuery };
 
 const enc = encodeURIComponent;
 

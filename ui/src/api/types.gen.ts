@@ -132,6 +132,58 @@ duplicate: boolean,
  */
 status: string, };
 
+export type RunsQuery = { blueprint?: string, 
+/**
+ * running, waiting, attention, completed, failed
+ */
+status?: string, limit?: number, };
+
+export type TasksQuery = { 
+/**
+ * pending (default), decided or all
+ */
+status?: string, blueprint?: string, 
+/**
+ * Blueprint version (content hash).
+ */
+version?: string, role?: string, 
+/**
+ * Claimed by this person.
+ */
+assignee?: string, run?: string, 
+/**
+ * Due at or before this time (Unix ms).
+ */
+due_before?: number, 
+/**
+ * Words that must all appear in the title or the draft.
+ */
+q?: string, 
+/**
+ * due (default), newest or oldest
+ */
+sort?: string, 
+/**
+ * 50 by default, at most 100,000.
+ */
+limit?: number, };
+
+export type QueueQuery = { by: string, blueprint?: string, 
+/**
+ * `prompt` (drafts) or `review` (approved texts); both by default.
+ */
+kind?: string, limit?: number, 
+/**
+ * Sample with this seed instead of newest first.
+ */
+seed?: number, };
+
+export type FeedbackQuery = { 
+/**
+ * `<run>:<node>[:<visit>]`, or just a run id for all of its outputs.
+ */
+output?: string, by?: string, blueprint?: string, tag?: string, };
+
 export type RunSummary = { id: string, blueprint: string, version: string, trigger: string, 
 /**
  * running, waiting, attention, completed, failed

@@ -10,7 +10,7 @@ import {
   Sun,
   Workflow,
 } from "lucide-react";
-import { useState, type ReactNode } from "react";
+import { useEffect, useState, type ReactNode } from "react";
 import { NavLink, Outlet } from "react-router";
 import { api } from "../api/client";
 import { CommandPalette } from "./CommandPalette";
@@ -46,6 +46,13 @@ function RailLink({ to, icon, label, badge }: { to: string; icon: ReactNode; lab
 export function Layout() {
   const { name, roles, me } = useMe();
   const [dark, setDark] = useState(() => document.documentElement.classList.contains("dark"));
+  // Follow the theme wherever it changes (Settings, the OS while on "system").
+  useEffect(() => {
+    const root = document.documentElement;
+    const observer = new MutationObserver(() => setDark(root.classList.contains("dark")));
+    observer.observe(root, { attributes: true, attributeFilter: ["class"] });
+    return () => observer.disconnect();
+  }, []);
   // My pending count: tasks for my roles (everyone's in a single-user installation).
   const pending = useQuery({
     queryKey: ["tasks", "badge", name],
@@ -84,7 +91,6 @@ export function Layout() {
             className="rounded p-1 hover:bg-hover"
             onClick={() => {
               setTheme(dark ? "light" : "dark");
-              setDark(!dark);
             }}
           >
             {dark ? <Sun className="size-3.5" /> : <Moon className="size-3.5" />}
