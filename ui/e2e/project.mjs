@@ -1,6 +1,6 @@
 // A scratch ProcessOps project for an end-to-end run: the repository's example blueprints and
 // demo payloads, a scripted model (instant, offline), seeded with runs waiting in the inbox.
-import { cpSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -28,13 +28,15 @@ export function makeProject() {
   return root;
 }
 
+/** The most recently built of the release and debug binaries (never a stale one). */
 export function binary(name) {
   const target = process.env.CARGO_TARGET_DIR ?? join(repo, "target");
-  for (const profile of ["release", "debug"]) {
-    const p = join(target, profile, name);
-    if (existsSync(p)) return p;
-  }
-  throw new Error(`${name} is not built (looked in ${target}/{release,debug}); build it with cargo first`);
+  const built = ["release", "debug"]
+    .map((profile) => join(target, profile, name))
+    .filter((p) => existsSync(p))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  if (!built.length) throw new Error(`${name} is not built (looked in ${target}/{release,debug}); build it with cargo first`);
+  return built[0];
 }
 
 /** A tiny client for the engine's HTTP API, for seeding and for asserting on the store. */

@@ -137,7 +137,6 @@ export const scenarios = [
       await driver.waitFor('[data-testid="inbox-row"]');
       await sleep(300);
       await shot("inbox-dark");
-      await driver.click('[data-testid="settings-theme-dark"]').catch(() => {});
       await driver.eval("() => { localStorage.removeItem('processops.theme'); document.documentElement.classList.remove('dark'); return true; }");
     },
   },
