@@ -3,7 +3,7 @@
 //! result; errors reach the UI as the API's `{code, message}`.
 //!
 //! The project folder is `--project DIR` (or `PROCESSOPS_PROJECT`), else one under the OS's
-//! app-data directory. While the window is open the engine drives runs, timers, schedules and
+//! app-data directory; `--demo` also starts the demo runs (see `start_demo`). While the window is open the engine drives runs, timers, schedules and
 //! watched folders, and serves the same HTTP API on a loopback port (published in the data
 //! folder) so the CLI and a browser reach this engine instead of opening the store twice.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
@@ -48,8 +48,15 @@ fn project_dir(app: &tauri::App) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// `--demo`: stand in for the demo's outside services and start the demo runs.
+fn demo_mode() -> bool {
+    std::env::args().skip(1).any(|a| a == "--demo")
+}
+
 /// Open the project, start its engine and the loopback API. Runs inside Tauri's runtime.
 async fn start(root: PathBuf, cancel: CancellationToken) -> Result<(Service, std::fs::File)> {
+    // Absolute, so settings and messages name the real folder.
+    let root = root.canonicalize().unwrap_or(root);
     let project = Project::new(root, None);
     let lock = match project.lock()? {
         Lock::Held(file) => file,
@@ -72,6 +79,9 @@ async fn start(root: PathBuf, cancel: CancellationToken) -> Result<(Service, std
     let (router, _) = processops_api::http::router(service.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     project.publish_address(listener.local_addr()?)?;
+    if demo_mode() {
+        start_demo(&engine, &project).await?;
+    }
     tokio::spawn(async move {
         let shutdown = cancel.cancelled_owned();
         if let Err(e) = axum::serve(listener, router)
@@ -83,6 +93,34 @@ async fn start(root: PathBuf, cancel: CancellationToken) -> Result<(Service, std
         project.clear_address();
     });
     Ok((service, lock))
+}
+
+/// The demo: the fictional company's notes service and helpdesk on 127.0.0.1:8787, and one run
+/// per `demo/payloads` file when the store has none yet (`processops demo --prepare` ingests
+/// the demo knowledge beforehand).
+async fn start_demo(engine: &processops_engine::Engine, project: &Project) -> Result<()> {
+    match tokio::net::TcpListener::bind("127.0.0.1:8787").await {
+        Ok(listener) => {
+            let sink = project.data.join("demo-sink.jsonl");
+            tokio::spawn(processops_api::local::demo_sink(listener, sink));
+        }
+        Err(e) => tracing::warn!("cannot serve the demo notes service on 127.0.0.1:8787: {e}"),
+    }
+    let payloads = project.root.join("demo/payloads");
+    let fresh = engine
+        .store()
+        .list_runs(&processops_store::RunFilter {
+            limit: Some(1),
+            ..Default::default()
+        })?
+        .is_empty();
+    if fresh && payloads.is_dir() {
+        tokio::spawn(processops_api::local::start_demo_runs(
+            engine.clone(),
+            payloads,
+        ));
+    }
+    Ok(())
 }
 
 fn main() {

@@ -288,6 +288,9 @@ pub struct DemoArgs {
     /// Use the scripted model (canned replies, instant) instead of the project's providers.
     #[arg(long)]
     pub scripted: bool,
+    /// Only ingest the demo knowledge, then exit (the desktop app serves the demo itself).
+    #[arg(long)]
+    pub prepare: bool,
 }
 
 #[derive(Subcommand)]
@@ -894,7 +897,7 @@ pub async fn serve(project: &Project, a: &ServeArgs) -> Result<ExitCode> {
         );
     }
     if let Some(payloads) = &a.demo_payloads {
-        tokio::spawn(crate::demo::start_demo_runs(
+        tokio::spawn(processops_api::local::start_demo_runs(
             engine.clone(),
             payloads.clone(),
         ));
