@@ -192,6 +192,8 @@ pub struct TasksQuery {
     pub sort: Option<String>,
     /// 50 by default, at most 100,000.
     pub limit: Option<u32>,
+    /// Leave out drafts (`draft` is empty): the inbox list. A task's detail has the draft.
+    pub summary: Option<bool>,
 }
 
 /// Body of `POST /api/tasks/{id}/claim` and `/unclaim`.

@@ -311,6 +311,7 @@ impl Service {
             text: q.q.clone().filter(|t| !t.trim().is_empty()),
             sort,
             limit: Some(q.limit.unwrap_or(50).min(MAX_TASKS_LISTED)),
+            summary: q.summary.unwrap_or(false),
         };
         Ok(self
             .engine

@@ -635,6 +635,7 @@ async fn inbox(project: &Project, c: InboxCommand) -> Result<ExitCode> {
                 q: search,
                 sort,
                 limit: Some(limit),
+                summary: None,
             })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&tasks)?);

@@ -94,6 +94,9 @@ pub struct TaskFilter {
     pub text: Option<String>,
     pub sort: TaskSort,
     pub limit: Option<u32>,
+    /// Leave out each task's draft and context (the inbox list): SQLite extracts the few
+    /// fields a list shows, so a 100,000-task listing does not parse every context.
+    pub summary: bool,
 }
 
 /// Inbox order.
@@ -138,6 +141,12 @@ pub(crate) fn insert(conn: &Connection, run_id: &str, task: &Task, now: i64) -> 
 }
 
 const TASK_COLUMNS: &str = "id, run_id, blueprint_id, version, status, created_at, due_at, decided_at, decision, body, role, remind_at, reminded_at, breached_at, attention, diff, claimed_by";
+
+/// [`TASK_COLUMNS`] with a body reduced to what a list shows: an empty draft, no context.
+const TASK_SUMMARY_COLUMNS: &str = "id, run_id, blueprint_id, version, status, created_at, due_at, decided_at, decision, \
+json_object('id', json_extract(body, '$.id'), 'node', json_extract(body, '$.node'), 'visit', json_extract(body, '$.visit'), \
+'title', json_extract(body, '$.title'), 'role', json_extract(body, '$.role'), 'draft', '', 'context', json('null')), \
+role, remind_at, reminded_at, breached_at, attention, diff, claimed_by";
 
 fn task_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(TaskRow, String)> {
     let id: String = r.get(0)?;
@@ -443,8 +452,13 @@ impl Store {
             TaskSort::Newest => "created_at DESC",
             TaskSort::Oldest => "created_at",
         };
+        let columns = if filter.summary {
+            TASK_SUMMARY_COLUMNS
+        } else {
+            TASK_COLUMNS
+        };
         let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks {} {} ORDER BY {order} LIMIT ?",
+            "SELECT {columns} FROM tasks {} {} ORDER BY {order} LIMIT ?",
             if conditions.is_empty() { "" } else { "WHERE" },
             conditions.join(" AND ")
         );

@@ -426,3 +426,44 @@ async fn a_quorum_names_its_approvers_in_the_order_they_voted() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_summary_listing_is_the_full_listing_without_drafts_and_context() {
+    let (_dir, store) = store();
+    let roles: Vec<String> = (0..4).map(|i| format!("role-{i}")).collect();
+    store.insert_synthetic_tasks(300, roles, 7).await.unwrap();
+    for status in [Some(TaskStatus::Pending), None] {
+        let full = store
+            .list_tasks(&TaskFilter {
+                status,
+                limit: Some(1000),
+                ..TaskFilter::default()
+            })
+            .unwrap();
+        let summary = store
+            .list_tasks(&TaskFilter {
+                status,
+                limit: Some(1000),
+                summary: true,
+                ..TaskFilter::default()
+            })
+            .unwrap();
+        assert_eq!(full.len(), summary.len());
+        assert!(!full.is_empty());
+        for (f, s) in full.iter().zip(&summary) {
+            assert_eq!(f.id, s.id, "same order");
+            assert_eq!(f.task.id, s.task.id);
+            assert_eq!(
+                (&f.task.title, &f.task.node, f.task.visit, &f.task.role),
+                (&s.task.title, &s.task.node, s.task.visit, &s.task.role)
+            );
+            assert_eq!(
+                (f.due_at, f.status, &f.claimed_by),
+                (s.due_at, s.status, &s.claimed_by)
+            );
+            assert!(!f.task.draft.is_empty(), "the synthetic tasks have drafts");
+            assert!(s.task.draft.is_empty(), "a summary carries no draft");
+            assert!(s.task.context.is_null(), "a summary carries no context");
+        }
+    }
+}

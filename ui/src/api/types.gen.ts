@@ -166,7 +166,11 @@ sort?: string,
 /**
  * 50 by default, at most 100,000.
  */
-limit?: number, };
+limit?: number, 
+/**
+ * Leave out drafts (`draft` is empty): the inbox list. A task's detail has the draft.
+ */
+summary?: boolean, };
 
 export type QueueQuery = { by: string, blueprint?: string, 
 /**

@@ -171,7 +171,12 @@ export function TaskDetailPane({
             >
               {editing ? "Edit draft" : "Draft"}
             </BlockTitle>
-            {editing && pending ? (
+            {/* The list carries no drafts (it stays small at 100k tasks): the detail has it. */}
+            {!d ? (
+              <div data-testid="task-draft" className="rounded-md border border-border bg-panel px-4 py-3 text-[13px] text-faint">
+                Loading the draft…
+              </div>
+            ) : editing && pending ? (
               <DraftEditor
                 key={task.id}
                 taskId={task.id}
