@@ -99,22 +99,11 @@ async fn start(root: PathBuf, cancel: CancellationToken) -> Result<(Service, std
 /// per `demo/payloads` file when the store has none yet (`processops demo --prepare` ingests
 /// the demo knowledge beforehand).
 async fn start_demo(engine: &processops_engine::Engine, project: &Project) -> Result<()> {
-    match tokio::net::TcpListener::bind("127.0.0.1:8787").await {
-        Ok(listener) => {
-            let sink = project.data.join("demo-sink.jsonl");
-            tokio::spawn(processops_api::local::demo_sink(listener, sink));
-        }
-        Err(e) => tracing::warn!("cannot serve the demo notes service on 127.0.0.1:8787: {e}"),
+    if let Err(e) = processops_api::local::start_demo_sink(project).await {
+        tracing::warn!("cannot serve the demo notes service on 127.0.0.1:8787: {e}");
     }
     let payloads = project.root.join("demo/payloads");
-    let fresh = engine
-        .store()
-        .list_runs(&processops_store::RunFilter {
-            limit: Some(1),
-            ..Default::default()
-        })?
-        .is_empty();
-    if fresh && payloads.is_dir() {
+    if processops_api::local::has_no_runs(engine)? && payloads.is_dir() {
         tokio::spawn(processops_api::local::start_demo_runs(
             engine.clone(),
             payloads,

@@ -278,9 +278,30 @@ pub async fn start_demo_runs(engine: Engine, payloads: PathBuf) {
     println!("demo: all {total} demo runs started; open the inbox with `processops inbox list`");
 }
 
+/// The demo blueprints deliver to the fictional company's notes service and helpdesk at
+/// 127.0.0.1:8787: stand in for them so approved demo runs complete. Returns the file the
+/// deliveries are appended to.
+pub async fn start_demo_sink(project: &Project) -> std::io::Result<PathBuf> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:8787").await?;
+    let sink = project.data.join("demo-sink.jsonl");
+    tokio::spawn(demo_sink(listener, sink.clone()));
+    Ok(sink)
+}
+
+/// The store has no runs yet: a fresh demo, whose runs are still to start.
+pub fn has_no_runs(engine: &Engine) -> Result<bool, ApiError> {
+    Ok(engine
+        .store()
+        .list_runs(&processops_store::RunFilter {
+            limit: Some(1),
+            ..Default::default()
+        })?
+        .is_empty())
+}
+
 /// Accepts any POST, appends it (path, idempotency key, body) to a JSONL file, de-duplicating
 /// by idempotency key the way a well-behaved receiver does.
-pub async fn demo_sink(listener: tokio::net::TcpListener, file: PathBuf) {
+async fn demo_sink(listener: tokio::net::TcpListener, file: PathBuf) {
     use axum::http::{HeaderMap, Uri};
     let seen = Arc::new(std::sync::Mutex::new(
         std::collections::HashSet::<String>::new(),

@@ -18,12 +18,8 @@ pub async fn run(project: &Project, a: DemoArgs) -> Result<ExitCode> {
         println!("demo knowledge ingested into {}", project.db().display());
         return Ok(ExitCode::SUCCESS);
     }
-    // The demo blueprints deliver to the fictional company's notes service and helpdesk at
-    // localhost:8787; stand in for them so approved runs complete.
-    match tokio::net::TcpListener::bind("127.0.0.1:8787").await {
-        Ok(listener) => {
-            let sink = project.data.join("demo-sink.jsonl");
-            tokio::spawn(processops_api::local::demo_sink(listener, sink.clone()));
+    match processops_api::local::start_demo_sink(project).await {
+        Ok(sink) => {
             println!(
                 "Demo notes service and helpdesk at http://127.0.0.1:8787 (deliveries are appended to {})",
                 sink.display()
@@ -78,12 +74,5 @@ async fn seed(project: &Project) -> Result<bool> {
             .await?;
         }
     }
-    let fresh = engine
-        .store()
-        .list_runs(&processops_store::RunFilter {
-            limit: Some(1),
-            ..Default::default()
-        })?
-        .is_empty();
-    Ok(fresh)
+    Ok(processops_api::local::has_no_runs(&engine)?)
 }
