@@ -62,6 +62,11 @@ pub enum Command {
     /// The evaluation queue, agreement between evaluators, and exports of tagged outputs.
     #[command(subcommand)]
     Eval(crate::feedback::EvalCommand),
+    /// Run and administer a hub: the shared store devices and headless engines sync with.
+    #[command(subcommand)]
+    Hub(crate::hub::HubCommand),
+    /// Sync this project's store with its hub once: push its changes, pull the team's.
+    Sync,
 }
 
 #[derive(Args)]
@@ -335,6 +340,8 @@ pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
         Command::Tag(c) => crate::feedback::tag(&project, c).await,
         Command::Eval(c) => crate::feedback::eval(&project, c).await,
         Command::Models(c) => crate::models::run(c).await,
+        Command::Hub(c) => crate::hub::hub(&project, c).await,
+        Command::Sync => crate::hub::sync(&project).await,
         Command::Dev(DevCommand::SyntheticTasks { count }) => {
             let store = project.open_store()?;
             let roles: Vec<String> = (0..20).map(|i| format!("role-{i}")).collect();

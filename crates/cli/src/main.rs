@@ -5,6 +5,7 @@ mod bench_ai;
 mod commands;
 mod demo;
 mod feedback;
+mod hub;
 mod knowledge;
 mod models;
 mod project;

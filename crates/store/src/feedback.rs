@@ -106,7 +106,7 @@ const UPSERT_TAG: &str =
      SET counter = excluded.counter, updated_at = excluded.updated_at
      WHERE excluded.counter > feedback_tags.counter";
 
-fn upsert_tag(conn: &Connection, op: &TagOp, now: i64) -> Result<bool> {
+pub(crate) fn upsert_tag(conn: &Connection, op: &TagOp, now: i64) -> Result<bool> {
     let k = &op.key;
     let changed = conn.prepare_cached(UPSERT_TAG)?.execute(params![
         k.output.run.to_string(),
@@ -164,28 +164,63 @@ fn feedback_params(f: &FeedbackFilter) -> [Option<String>; 5] {
     ]
 }
 
+pub(crate) fn change_tags_in(conn: &Connection, changes: Vec<TagChange>) -> Result<Vec<TagOp>> {
+    let now = now_ms();
+    let mut ops = Vec::new();
+    for change in changes {
+        let current = counter_of(conn, &change.key)?;
+        if let Some(counter) = next_counter(current, change.intent) {
+            let op = TagOp {
+                key: change.key,
+                counter,
+            };
+            upsert_tag(conn, &op, now)?;
+            ops.push(op);
+        }
+    }
+    Ok(ops)
+}
+
+/// Every tag counter in the store, as ops (removed tags included).
+pub(crate) fn all_tag_ops(conn: &Connection) -> Result<Vec<TagOp>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT run_id, node, visit, evaluator, tag, counter FROM feedback_tags")?;
+    let rows: Vec<(String, String, u32, String, String, i64)> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.into_iter()
+        .map(|(run, node, visit, evaluator, tag, counter)| {
+            Ok(TagOp {
+                key: TagKey {
+                    output: OutputRef {
+                        run: parse_uuid(&run)?,
+                        node,
+                        visit,
+                    },
+                    evaluator,
+                    tag,
+                },
+                counter: u64::try_from(counter).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
 impl Store {
     /// Apply changes by the owners of tag keys, in one write. Each change reads the key's
     /// counter and bumps it when the change changes something. Returns the ops to replicate
     /// (one per effective change).
     pub async fn change_tags(&self, changes: Vec<TagChange>) -> Result<Vec<TagOp>> {
-        self.write(move |conn| {
-            let now = now_ms();
-            let mut ops = Vec::new();
-            for change in changes {
-                let current = counter_of(conn, &change.key)?;
-                if let Some(counter) = next_counter(current, change.intent) {
-                    let op = TagOp {
-                        key: change.key,
-                        counter,
-                    };
-                    upsert_tag(conn, &op, now)?;
-                    ops.push(op);
-                }
-            }
-            Ok(ops)
-        })
-        .await
+        self.write(move |conn| change_tags_in(conn, changes)).await
     }
 
     /// Merge replicated ops, in one write: each key keeps the larger counter, so this is

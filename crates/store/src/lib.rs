@@ -13,6 +13,7 @@ mod knowledge;
 mod migrate;
 mod runs;
 mod schedule;
+pub mod sync;
 pub mod synthetic;
 mod tasks;
 mod versions;
@@ -69,6 +70,8 @@ struct Inner {
     durability: Durability,
     writer: writer::Writer,
     readers: Mutex<Vec<Connection>>,
+    /// Test only: see `Store::plant_non_idempotent_apply`.
+    planted_sync: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -83,6 +86,7 @@ impl Store {
                 durability,
                 writer,
                 readers: Mutex::new(Vec::new()),
+                planted_sync: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }

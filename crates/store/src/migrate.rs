@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_inbox_order.sql"),
     include_str!("../migrations/0005_vote_order.sql"),
     include_str!("../migrations/0006_knowledge.sql"),
+    include_str!("../migrations/0007_sync.sql"),
 ];
 
 pub(crate) fn run(conn: &mut Connection, path: &Path) -> Result<()> {
