@@ -100,9 +100,10 @@ export const scenarios = [
       await driver.click('[data-testid="eval-rating-4"]');
       await shot("evaluate");
       await driver.click('[data-testid="eval-submit"]');
-      const feedback = await api.waitFor("the tag to reach the store", async () => {
+      // The tag is saved on click, the rating on submit: wait for both, not the first.
+      const feedback = await api.waitFor("the tag and the rating to reach the store", async () => {
         const all = await api.get("/api/feedback?by=e2e-manager");
-        return all.find((f) => f.tags.includes(tag)) ?? null;
+        return all.find((f) => f.tags.includes(tag) && f.rating !== null) ?? null;
       });
       assert(feedback.rating === 4, `the rating was recorded: ${JSON.stringify(feedback)}`);
     },
