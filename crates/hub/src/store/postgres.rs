@@ -19,8 +19,8 @@ use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 use super::{
-    DeviceRecord, Effect, Head, HubStore, NewDevice, PushOutcome, Result, UserRecord, judge,
-    now_ms, parse_uuid, to_i64, to_u64,
+    DeviceRecord, Effect, Head, HubStore, NewDevice, PushOutcome, Result, UserRecord, json_list,
+    judge, now_ms, parse_uuid, to_i64, to_u64,
 };
 use crate::{HubError, Planted};
 
@@ -134,10 +134,6 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
-}
-
-fn json_list<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>> {
-    Ok(serde_json::from_str(text)?)
 }
 
 async fn principal_of(

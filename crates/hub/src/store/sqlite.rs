@@ -14,8 +14,8 @@ use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehav
 use uuid::Uuid;
 
 use super::{
-    DeviceRecord, Effect, Head, HubStore, NewDevice, PushOutcome, Result, UserRecord, judge,
-    now_ms, parse_uuid, to_i64, to_u64,
+    DeviceRecord, Effect, Head, HubStore, NewDevice, PushOutcome, Result, UserRecord, json_list,
+    judge, now_ms, parse_uuid, to_i64, to_u64,
 };
 use crate::{HubError, Planted};
 
@@ -86,10 +86,6 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     tx.commit()?;
     Ok(())
-}
-
-fn json_list<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>> {
-    Ok(serde_json::from_str(text)?)
 }
 
 fn principal_of(conn: &Connection, team: &str, user: &str, device: Uuid) -> Result<Principal> {
