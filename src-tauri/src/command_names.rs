@@ -27,4 +27,9 @@ pub const ALL: &[&str] = &[
     "list_feedback",
     "tag",
     "untag",
+    "task_conflicts",
+    "sync_status",
+    "sync_now",
+    "resolve_conflict",
+    "enrol_hub",
 ];

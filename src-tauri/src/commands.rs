@@ -164,6 +164,36 @@ async fn untag(s: State<'_, Service>, request: UntagRequest) -> Reply<TagRespons
     s.tag_remove(request).await
 }
 
+#[tauri::command]
+async fn task_conflicts(s: State<'_, Service>, id: String) -> Reply<Vec<ConflictDto>> {
+    let id = s.resolve_task(&id)?;
+    s.conflicts(Some(id))
+}
+
+#[tauri::command]
+async fn sync_status(s: State<'_, Service>) -> Reply<SyncStatusDto> {
+    s.sync_status()
+}
+
+#[tauri::command]
+async fn sync_now(s: State<'_, Service>) -> Reply<SyncStatusDto> {
+    s.sync_now().await
+}
+
+#[tauri::command]
+async fn enrol_hub(s: State<'_, Service>, request: EnrolHubRequest) -> Reply<SyncStatusDto> {
+    s.enrol_hub(request).await
+}
+
+#[tauri::command]
+async fn resolve_conflict(
+    s: State<'_, Service>,
+    id: uuid::Uuid,
+    request: ResolveRequest,
+) -> Reply<ConflictDto> {
+    s.resolve_conflict(id, request).await
+}
+
 /// Every command, registered (their names are `command_names::ALL`).
 pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Sync + 'static {
     tauri::generate_handler![
@@ -193,5 +223,10 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Syn
         list_feedback,
         tag,
         untag,
+        task_conflicts,
+        sync_status,
+        sync_now,
+        resolve_conflict,
+        enrol_hub,
     ]
 }

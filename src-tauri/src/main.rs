@@ -73,8 +73,8 @@ async fn start(root: PathBuf, cancel: CancellationToken) -> Result<(Service, std
     }
     let resumed = engine.recover().await?;
     tracing::info!(resumed, project = %project.root.display(), "engine started");
-    let service = Service::new(engine.clone(), problems).with_project(project.info());
-    processops_api::local::spawn_background(&engine, project.root.clone(), cancel.clone(), TICK);
+    let service = project.serving(engine.clone(), problems)?;
+    processops_api::local::spawn_background(&service, project.root.clone(), cancel.clone(), TICK);
 
     let (router, _) = processops_api::http::router(service.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

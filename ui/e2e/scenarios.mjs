@@ -68,8 +68,15 @@ export const scenarios = [
       const ids = [];
       for (let i = 0; i < 3; i++) ids.push(await driver.attribute('[data-testid="inbox-row"]', "data-task-id", i));
       assert(ids.every(Boolean) && new Set(ids).size === 3, `three tasks to batch-approve: ${ids}`);
-      for (let i = 0; i < 3; i++) await driver.click('[data-testid="row-checkbox"]', { nth: i });
+      // Tick each row by its id, not its position: the virtual list may re-order its DOM nodes
+      // between reads, and a second click on the same row would untick it.
+      for (const id of ids) {
+        await driver.click(`[data-testid="inbox-row"][data-task-id="${id}"] [data-testid="row-checkbox"]`);
+        await driver.waitFor(`[data-testid="inbox-row"][data-task-id="${id}"][data-selected="true"]`);
+      }
       await driver.waitFor('[data-testid="batch-bar"]');
+      const selected = await driver.text('[data-testid="batch-bar"]');
+      assert(/\b3 selected/.test(selected), `the batch bar counts the three ticked rows: ${selected}`);
       await shot("inbox-batch");
       await driver.click('[data-testid="batch-approve"]');
       for (const id of ids) {

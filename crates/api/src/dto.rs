@@ -2,7 +2,7 @@
 
 use processops_core::journal::{Decision, Task};
 use processops_core::timeline::TimelineStep;
-use processops_store::{RunRow, TaskRow, TaskStatus};
+use processops_store::{RunRow, SyncMark, TaskRow, TaskStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -232,6 +232,11 @@ pub struct TaskSummary {
     pub breached_at: Option<i64>,
     /// Who holds the task, if anyone.
     pub claimed_by: Option<String>,
+    /// With a hub: `pending` (decided here, waiting for the hub; its output waits too),
+    /// `accepted`, or `conflict` (a decision on it lost: see the task's conflicts).
+    pub sync: Option<String>,
+    /// With a hub: the device whose engine runs the task's run, when it is another one.
+    pub owner: Option<Uuid>,
 }
 
 impl From<&TaskRow> for TaskSummary {
@@ -256,6 +261,15 @@ impl From<&TaskRow> for TaskSummary {
             attention: t.timers.attention,
             breached_at: t.timers.breached_at,
             claimed_by: t.claimed_by.clone(),
+            sync: t.sync.map(|m| {
+                match m {
+                    SyncMark::Pending => "pending",
+                    SyncMark::Accepted => "accepted",
+                    SyncMark::Conflict => "conflict",
+                }
+                .to_owned()
+            }),
+            owner: t.owner,
         }
     }
 }
@@ -319,6 +333,86 @@ pub struct DecisionRequest {
 pub struct DecisionResponse {
     pub task_id: Uuid,
     pub run_id: Uuid,
+    /// With a hub: the decision waits for the hub's verdict before the run goes on.
+    pub pending_sync: bool,
+}
+
+/// This project's link to a hub, as the app's status bar shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+pub struct SyncStatusDto {
+    /// Whether this project is a device of a hub at all.
+    pub enrolled: bool,
+    pub hub: Option<String>,
+    pub team: Option<String>,
+    pub user: Option<String>,
+    pub device: Option<Uuid>,
+    /// Whether the last round reached the hub (`null` before the first round).
+    pub online: Option<bool>,
+    /// Own changes the hub has not acknowledged yet.
+    pub pending: u64,
+    /// How far this device has applied the team's log.
+    pub cursor: u64,
+    pub last_sync_at: Option<i64>,
+    /// Why the last round failed, if it did.
+    pub last_error: Option<String>,
+    pub open_conflicts: u64,
+}
+
+/// A decision the hub could not accept: it came after another was accepted, or was made on
+/// a task that had changed since.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+pub struct ConflictDto {
+    /// The losing decision's event id.
+    pub id: Uuid,
+    pub task_id: Uuid,
+    /// Who made the losing decision, and when (Unix ms).
+    pub actor: String,
+    pub at: i64,
+    #[schema(value_type = Object)]
+    pub decision: Decision,
+    pub reason: String,
+    pub resolved: bool,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<i64>,
+    pub note: Option<String>,
+}
+
+impl From<processops_store::sync::ConflictRow> for ConflictDto {
+    fn from(c: processops_store::sync::ConflictRow) -> Self {
+        Self {
+            id: c.event,
+            task_id: c.task,
+            actor: c.actor,
+            at: c.at,
+            decision: c.decision,
+            reason: c.reason,
+            resolved: c.resolution.is_some(),
+            resolved_by: c.resolution.as_ref().map(|r| r.by.clone()),
+            resolved_at: c.resolution.as_ref().map(|r| r.at),
+            note: c.resolution.and_then(|r| r.note),
+        }
+    }
+}
+
+/// Enrol this project with a team hub.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolHubRequest {
+    /// The hub's address, e.g. `https://hub.example.com`.
+    pub url: String,
+    /// The one-time code from the hub's admin.
+    pub code: String,
+    /// A name for this device, shown to the hub's admins.
+    #[ts(optional)]
+    pub device_name: Option<String>,
+}
+
+/// Close a conflict: the accepted decision stands; say why, for the others.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    #[ts(optional)]
+    pub note: Option<String>,
 }
 
 /// A webhook delivery's result.

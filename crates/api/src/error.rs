@@ -46,7 +46,11 @@ impl From<EngineError> for ApiError {
             EngineError::Forbidden(_) => Self::new(403, "forbidden", message),
             EngineError::InvalidDecision(_) => Self::new(422, "invalid_request", message),
             // The sender did nothing wrong; the engine is not set up to check signatures yet.
-            EngineError::MissingSecret(_) => Self::new(503, "unavailable", message),
+            EngineError::MissingSecret(_) | EngineError::ClaimUnanswered { .. } => {
+                Self::new(503, "unavailable", message)
+            }
+            // A redelivery another engine of the team took: nothing for the sender to retry.
+            EngineError::ClaimedElsewhere { .. } => Self::new(409, "duplicate", message),
             EngineError::Io(_) | EngineError::Internal(_) => {
                 tracing::error!(error = %message, "request failed");
                 Self::new(500, "internal", message)
@@ -59,12 +63,14 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let message = e.to_string();
         match e {
-            StoreError::RunNotFound(_) | StoreError::TaskNotFound(_) => {
-                Self::new(404, "not_found", message)
-            }
-            StoreError::AlreadyDecided { .. } | StoreError::Claimed { .. } => {
-                Self::new(409, "conflict", message)
-            }
+            StoreError::RunNotFound(_)
+            | StoreError::TaskNotFound(_)
+            | StoreError::ConflictNotFound(_) => Self::new(404, "not_found", message),
+            StoreError::AlreadyDecided { .. }
+            | StoreError::Claimed { .. }
+            | StoreError::ConflictClosed(_) => Self::new(409, "conflict", message),
+            StoreError::NotEnrolled => Self::new(409, "not_enrolled", message),
+            StoreError::HubForbidden(_) => Self::new(403, "forbidden", message),
             _ => {
                 tracing::error!(error = %message, "store failure");
                 Self::new(500, "internal", message)

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use crate::dto::*;
 use crate::{
@@ -122,6 +123,11 @@ fn routes() -> OpenApiRouter<Service> {
         .routes(routes!(decide))
         .routes(routes!(claim))
         .routes(routes!(unclaim))
+        .routes(routes!(task_conflicts))
+        .routes(routes!(sync_status, sync_now))
+        .routes(routes!(enrol_hub))
+        .routes(routes!(list_conflicts))
+        .routes(routes!(resolve_conflict))
         .routes(routes!(webhook))
         .routes(routes!(me))
         .routes(routes!(settings))
@@ -315,6 +321,62 @@ async fn decide(
 ) -> Result<Json<DecisionResponse>, ApiError> {
     let id = s.resolve_task(&id)?;
     Ok(Json(s.decide(id, req).await?))
+}
+
+/// The decisions on a task the hub could not accept, newest first.
+#[utoipa::path(get, path = "/api/tasks/{id}/conflicts", params(("id" = String, Path)), responses((status = 200, body = Vec<ConflictDto>), (status = 404, body = ApiError)))]
+async fn task_conflicts(
+    State(s): State<Service>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<ConflictDto>>, ApiError> {
+    let id = s.resolve_task(&id)?;
+    Ok(Json(s.conflicts(Some(id))?))
+}
+
+/// This project's link to its hub: last sync, pending changes, open conflicts.
+#[utoipa::path(get, path = "/api/sync", responses((status = 200, body = SyncStatusDto)))]
+async fn sync_status(State(s): State<Service>) -> Result<Json<SyncStatusDto>, ApiError> {
+    Ok(Json(s.sync_status()?))
+}
+
+/// Sync with the hub now (push this device's changes, pull the team's).
+#[utoipa::path(post, path = "/api/sync", responses(
+    (status = 200, body = SyncStatusDto),
+    (status = 409, description = "This project is not enrolled with a hub", body = ApiError),
+    (status = 503, description = "The hub cannot be reached; changes wait in the outbox", body = ApiError)))]
+async fn sync_now(State(s): State<Service>) -> Result<Json<SyncStatusDto>, ApiError> {
+    Ok(Json(s.sync_now().await?))
+}
+
+/// Enrol this project with a team hub (a one-time code from its admin); syncing starts at once.
+#[utoipa::path(post, path = "/api/sync/enrol", request_body = EnrolHubRequest, responses(
+    (status = 200, body = SyncStatusDto),
+    (status = 409, description = "Already enrolled", body = ApiError),
+    (status = 422, description = "The hub refused the code", body = ApiError),
+    (status = 503, description = "The hub cannot be reached", body = ApiError)))]
+async fn enrol_hub(
+    State(s): State<Service>,
+    ApiJson(req): ApiJson<EnrolHubRequest>,
+) -> Result<Json<SyncStatusDto>, ApiError> {
+    Ok(Json(s.enrol_hub(req).await?))
+}
+
+/// Every conflict this device knows of, newest first.
+#[utoipa::path(get, path = "/api/conflicts", responses((status = 200, body = Vec<ConflictDto>)))]
+async fn list_conflicts(State(s): State<Service>) -> Result<Json<Vec<ConflictDto>>, ApiError> {
+    Ok(Json(s.conflicts(None)?))
+}
+
+/// Close a conflict with a note: the accepted decision stands.
+#[utoipa::path(post, path = "/api/conflicts/{id}/resolve", params(("id" = Uuid, Path)), request_body = ResolveRequest, responses(
+    (status = 200, body = ConflictDto), (status = 404, body = ApiError),
+    (status = 409, description = "Resolved already, or not enrolled with a hub", body = ApiError)))]
+async fn resolve_conflict(
+    State(s): State<Service>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<ResolveRequest>,
+) -> Result<Json<ConflictDto>, ApiError> {
+    Ok(Json(s.resolve_conflict(id, req).await?))
 }
 
 /// Take a task so others do not work on it at the same time.

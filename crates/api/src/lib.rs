@@ -6,6 +6,7 @@ mod dto;
 mod error;
 mod feedback;
 pub mod http;
+pub mod hub;
 pub mod local;
 mod service;
 mod typescript;

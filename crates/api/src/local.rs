@@ -169,7 +169,20 @@ impl Project {
 
     pub async fn service(&self) -> Result<Service, ApiError> {
         let (engine, problems) = self.engine(None, None).await?;
-        Ok(Service::new(engine, problems).with_project(self.info()))
+        self.serving(engine, problems)
+    }
+
+    /// The service over this project's engine, linked to its hub when it is enrolled with one.
+    pub fn serving(
+        &self,
+        engine: Engine,
+        problems: Vec<processops_engine::LoadProblem>,
+    ) -> Result<Service, ApiError> {
+        let service = Service::new(engine, problems).with_project(self.info());
+        Ok(match crate::hub::load_credentials(&self.data)? {
+            Some(creds) => service.with_hub(crate::hub::HubLink::new(creds)?),
+            None => service,
+        })
     }
 
     /// What the service API needs to know of the project.
@@ -178,6 +191,7 @@ impl Project {
             root: self.root.clone(),
             blueprints: self.blueprints(),
             user: self.whoami(None),
+            data: self.data.clone(),
         }
     }
 }
@@ -194,15 +208,20 @@ fn io_error(message: String) -> ApiError {
     ApiError::new(500, "io", message)
 }
 
-/// Start what keeps a serving engine's runs moving: schedules, SLA timers and watched
-/// folders, until `cancel`.
+/// Start what keeps a serving engine's runs moving: schedules, SLA timers, watched folders
+/// and, with a hub, the sync loop, until `cancel`.
 pub fn spawn_background(
-    engine: &Engine,
+    service: &Service,
     root: PathBuf,
     cancel: tokio_util::sync::CancellationToken,
     tick: std::time::Duration,
 ) {
     use processops_engine::triggers;
+    let engine = service.engine();
+    service.set_background(cancel.clone());
+    if let Some(link) = service.hub() {
+        link.spawn(engine.clone(), cancel.clone());
+    }
     tokio::spawn(triggers::run_schedules(
         engine.clone(),
         cancel.clone(),

@@ -24,6 +24,10 @@ pub struct Service {
     engine: Engine,
     problems: std::sync::Arc<Vec<LoadProblem>>,
     project: Option<std::sync::Arc<ProjectInfo>>,
+    /// Set at start when the project is enrolled, or later by [`Service::enrol_hub`].
+    hub: std::sync::Arc<std::sync::OnceLock<crate::hub::HubLink>>,
+    /// Stops the background work a later enrolment starts (the sync loop).
+    background: std::sync::Arc<std::sync::OnceLock<tokio_util::sync::CancellationToken>>,
 }
 
 /// The project folder a service works in: where blueprints are saved, settings and the
@@ -35,6 +39,8 @@ pub struct ProjectInfo {
     pub blueprints: std::path::PathBuf,
     /// The profile name decisions and tags default to.
     pub user: String,
+    /// The data folder (the store, and the hub credentials next to it).
+    pub data: std::path::PathBuf,
 }
 
 impl Service {
@@ -43,7 +49,128 @@ impl Service {
             engine,
             problems: std::sync::Arc::new(problems),
             project: None,
+            hub: std::sync::Arc::default(),
+            background: std::sync::Arc::default(),
         }
+    }
+
+    /// A service whose project is a device of a hub: decisions wait for the hub's verdict,
+    /// and the sync endpoints talk to it.
+    pub fn with_hub(self, link: crate::hub::HubLink) -> Self {
+        let _ = self.hub.set(link);
+        self
+    }
+
+    pub fn hub(&self) -> Option<&crate::hub::HubLink> {
+        self.hub.get()
+    }
+
+    /// Where background work is stopped (set by `local::spawn_background`).
+    pub(crate) fn set_background(&self, cancel: tokio_util::sync::CancellationToken) {
+        let _ = self.background.set(cancel);
+    }
+
+    /// Enrol this project with a hub from the app (Settings → Hub), and start syncing at once.
+    pub async fn enrol_hub(&self, req: EnrolHubRequest) -> Result<SyncStatusDto, ApiError> {
+        let project = self.project()?;
+        if req.url.trim().is_empty() || req.code.trim().is_empty() {
+            return Err(ApiError::new(
+                422,
+                "invalid_request",
+                "give the hub's address and the one-time code its admin made (`processops hub code TEAM USER`)",
+            ));
+        }
+        let name = req
+            .device_name
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| format!("{}'s ProcessOps", project.user));
+        let (creds, _) = crate::hub::enrol(
+            &project.data,
+            self.engine.store(),
+            &req.url,
+            &req.code,
+            &name,
+        )
+        .await?;
+        let link = crate::hub::HubLink::new(creds)?;
+        if self.hub.set(link.clone()).is_ok()
+            && let Some(cancel) = self.background.get()
+        {
+            link.spawn(self.engine.clone(), cancel.clone());
+        }
+        self.sync_status()
+    }
+
+    pub fn sync_status(&self) -> Result<SyncStatusDto, ApiError> {
+        let status = self.engine.store().sync_status()?;
+        let link = self.hub.get();
+        Ok(SyncStatusDto {
+            enrolled: status.is_some(),
+            hub: link.map(|l| l.url().to_owned()),
+            team: link.map(|l| l.team().to_owned()),
+            user: status
+                .as_ref()
+                .map(|s| s.actor.clone())
+                .or_else(|| link.map(|l| l.user().to_owned())),
+            device: status.as_ref().map(|s| s.device),
+            online: link.and_then(crate::hub::HubLink::online),
+            pending: status.as_ref().map_or(0, |s| s.pending),
+            cursor: status.as_ref().map_or(0, |s| s.cursor),
+            last_sync_at: status.as_ref().and_then(|s| s.last_sync_at),
+            last_error: status.as_ref().and_then(|s| s.last_error.clone()),
+            open_conflicts: status.as_ref().map_or(0, |s| s.open_conflicts),
+        })
+    }
+
+    /// One sync round now; the status afterwards. An unreachable hub is a 503 whose message
+    /// says the changes wait (nothing is lost).
+    pub async fn sync_now(&self) -> Result<SyncStatusDto, ApiError> {
+        let link = self
+            .hub
+            .get()
+            .ok_or_else(|| ApiError::from(processops_store::StoreError::NotEnrolled))?;
+        if let Err(e) = link.round(&self.engine).await {
+            let pending = self.engine.store().sync_status()?.map_or(0, |s| s.pending);
+            let status = if e.is_transient() { 503 } else { 502 };
+            return Err(ApiError::new(
+                status,
+                "hub_unavailable",
+                format!(
+                    "cannot sync with {}: {e}. {pending} change(s) wait here and go out with the next sync",
+                    link.url()
+                ),
+            ));
+        }
+        self.sync_status()
+    }
+
+    pub fn conflicts(&self, task: Option<Uuid>) -> Result<Vec<ConflictDto>, ApiError> {
+        Ok(self
+            .engine
+            .store()
+            .sync_conflicts(task)?
+            .into_iter()
+            .map(ConflictDto::from)
+            .collect())
+    }
+
+    pub async fn resolve_conflict(
+        &self,
+        id: Uuid,
+        req: ResolveRequest,
+    ) -> Result<ConflictDto, ApiError> {
+        let note = req.note.filter(|n| !n.trim().is_empty());
+        self.engine.store().sync_resolve(id, note).await?;
+        if let Some(link) = self.hub.get() {
+            link.poke();
+        }
+        self.engine
+            .store()
+            .sync_conflicts(None)?
+            .into_iter()
+            .find(|c| c.event == id)
+            .map(ConflictDto::from)
+            .ok_or_else(|| ApiError::not_found(format!("no conflict has the id {id}")))
     }
 
     /// A service that can save blueprints, show settings and read the taxonomy.
@@ -405,10 +532,16 @@ impl Service {
             text: req.text,
             reason: req.reason,
         };
-        let run_id = self.engine.decide(id, decision).await?;
+        let decided = self.engine.decide(id, decision).await?;
+        if decided.pending_sync
+            && let Some(link) = self.hub.get()
+        {
+            link.poke();
+        }
         Ok(DecisionResponse {
             task_id: id,
-            run_id,
+            run_id: decided.run,
+            pending_sync: decided.pending_sync,
         })
     }
 

@@ -112,6 +112,7 @@ impl App {
             root: root.clone(),
             blueprints: root.join("blueprints"),
             user: "dana".into(),
+            data: root.join(".processops"),
         });
         let (router, _) = http::router(service);
         let router = http::with_ui(router, Some(&ui));

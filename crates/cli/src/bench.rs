@@ -276,7 +276,8 @@ async fn one_repeat(
                         reason: None,
                     },
                 )
-                .await?;
+                .await?
+                .run;
             engine.settle(run).await;
             anyhow::Ok(t0.elapsed())
         }));

@@ -113,6 +113,17 @@ pub struct ServeArgs {
     /// Start the demo runs from this folder of payloads once serving (used by `demo`).
     #[arg(skip)]
     pub demo_payloads: Option<PathBuf>,
+    /// Serve as an engine of a team hub (a headless engine): the project must be enrolled
+    /// with this hub, or give `--enrol-code` to enrol it now.
+    #[arg(long, value_name = "URL")]
+    pub hub: Option<String>,
+    /// A one-time enrolment code (from `processops hub code TEAM USER`) for `--hub`.
+    #[arg(long, requires = "hub", value_name = "CODE")]
+    pub enrol_code: Option<String>,
+    /// Several engines serve these blueprints: claim each trigger occurrence (schedule fire,
+    /// dropped file, webhook with an Idempotency-Key) through the hub, so exactly one runs it.
+    #[arg(long)]
+    pub share_triggers: bool,
 }
 
 #[derive(Subcommand)]
@@ -284,6 +295,8 @@ pub enum BenchCommand {
     Providers(crate::bench_ai::ProvidersBenchArgs),
     /// The built-in model: load, time to first token, tokens/s; embedding throughput.
     Model(crate::bench_ai::ModelBenchArgs),
+    /// The team hub over loopback: push and pull of 100,000 events, idle rounds, 50 devices.
+    Hub(crate::bench_hub::HubBenchArgs),
 }
 
 #[derive(Args)]
@@ -336,6 +349,7 @@ pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
         Command::Bench(BenchCommand::Retrieval(a)) => bench::retrieval(a).await,
         Command::Bench(BenchCommand::Providers(a)) => crate::bench_ai::providers(a).await,
         Command::Bench(BenchCommand::Model(a)) => crate::bench_ai::model(a).await,
+        Command::Bench(BenchCommand::Hub(a)) => crate::bench_hub::hub(a).await,
         Command::Demo(a) => crate::demo::run(&project, a).await,
         Command::Tag(c) => crate::feedback::tag(&project, c).await,
         Command::Eval(c) => crate::feedback::eval(&project, c).await,
@@ -798,8 +812,15 @@ async fn decide(project: &Project, a: DecideArgs) -> Result<ExitCode> {
                 if matches!(lock, Lock::Held(_)) {
                     service.engine().settle(r.run_id).await;
                 }
-                results.push(serde_json::json!({ "task": id, "run": r.run_id, "ok": true }));
-                if !a.json {
+                results.push(serde_json::json!({ "task": id, "run": r.run_id, "ok": true, "pending_sync": r.pending_sync }));
+                if !a.json && r.pending_sync {
+                    println!(
+                        "{} task {} ({action}), pending sync: run {} goes on once the hub accepts it (`processops sync`)",
+                        render::mark(true),
+                        render::short(&id.to_string()),
+                        render::short(&r.run_id.to_string()),
+                    );
+                } else if !a.json {
                     let run = service.run(r.run_id)?;
                     println!(
                         "{} task {} ({action}) → run {} is {}",
@@ -834,6 +855,37 @@ async fn decide(project: &Project, a: DecideArgs) -> Result<ExitCode> {
     })
 }
 
+/// `serve --hub URL [--enrol-code CODE]`: make sure the project is a device of that hub.
+async fn join_hub(project: &Project, url: &str, code: Option<&str>) -> Result<()> {
+    let url = url.trim_end_matches('/');
+    match processops_api::hub::load_credentials(&project.data)? {
+        Some(creds) if creds.url == url => Ok(()),
+        Some(creds) => bail!(
+            "this project is enrolled with the hub at {}, not {url}; a store syncs with one hub",
+            creds.url
+        ),
+        None => {
+            let code = code.with_context(|| {
+                format!(
+                    "this project is not enrolled with {url} yet: pass --enrol-code CODE (an admin makes one with `processops hub code TEAM USER`)"
+                )
+            })?;
+            let store = project.open_store()?;
+            let name = format!(
+                "headless engine on {}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "this server".into())
+            );
+            let (creds, _) =
+                processops_api::hub::enrol(&project.data, &store, url, code, &name).await?;
+            println!(
+                "enrolled with {url} as {} in team {} (device {})",
+                creds.user, creds.team, creds.device
+            );
+            Ok(())
+        }
+    }
+}
+
 pub async fn serve(project: &Project, a: &ServeArgs) -> Result<ExitCode> {
     let Lock::Held(_lock) = project.lock()? else {
         bail!(
@@ -857,6 +909,9 @@ pub async fn serve(project: &Project, a: &ServeArgs) -> Result<ExitCode> {
         )]);
         scripted = Some(server);
     }
+    if let Some(url) = &a.hub {
+        join_hub(project, url, a.enrol_code.as_deref()).await?;
+    }
     let (engine, problems) = project.engine(None, overrides).await?;
     for p in &problems {
         let shown = p.file.display().to_string();
@@ -866,7 +921,26 @@ pub async fn serve(project: &Project, a: &ServeArgs) -> Result<ExitCode> {
         eprintln!("warning: {shown} was not loaded; fix it and restart");
     }
     let resumed = engine.recover().await?;
-    let service = Service::new(engine.clone(), problems).with_project(project.info());
+    let cancel = CancellationToken::new();
+    let service = project.serving(engine.clone(), problems)?;
+    if a.share_triggers {
+        let link = service.hub().cloned().context(
+            "--share-triggers needs a hub to claim trigger occurrences with; enrol the project (`processops hub enrol`) or pass --hub URL --enrol-code CODE",
+        )?;
+        engine.set_claims(Arc::new(processops_api::hub::HubClaims::new(
+            link,
+            engine.store().clone(),
+        )));
+    }
+    let hub = service
+        .hub()
+        .map(|l| format!("; syncing with the hub at {} as {}", l.url(), l.user()));
+    processops_api::local::spawn_background(
+        &service,
+        project.root.clone(),
+        cancel.clone(),
+        Duration::from_millis(a.tick_ms.max(10)),
+    );
     let (router, _) = processops_api::http::router(service);
     let ui =
         a.ui.clone()
@@ -878,17 +952,15 @@ pub async fn serve(project: &Project, a: &ServeArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", a.addr))?;
     let addr = listener.local_addr()?;
     project.publish_address(addr)?;
-    let cancel = CancellationToken::new();
-    let tick = Duration::from_millis(a.tick_ms.max(10));
-    processops_api::local::spawn_background(&engine, project.root.clone(), cancel.clone(), tick);
     println!(
-        "ProcessOps engine serving {} blueprint(s) at http://{addr}  (API: http://{addr}/openapi.json){}",
+        "ProcessOps engine serving {} blueprint(s) at http://{addr}  (API: http://{addr}/openapi.json){}{}",
         engine.registry().all().len(),
         if resumed > 0 {
             format!("; resumed {resumed} unfinished run(s)")
         } else {
             String::new()
-        }
+        },
+        hub.unwrap_or_default()
     );
     if ui_built {
         println!("Open the app in a browser: http://{addr}/");

@@ -39,6 +39,9 @@ pub async fn run(project: &Project, a: DemoArgs) -> Result<ExitCode> {
             tick_ms: 500,
             ui: None,
             demo_payloads: (fresh && payloads.is_dir()).then_some(payloads),
+            hub: None,
+            enrol_code: None,
+            share_triggers: false,
         },
     )
     .await

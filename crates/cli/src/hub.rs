@@ -2,15 +2,14 @@
 //! as a device of a hub).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use processops_hub::http::Listen;
 use processops_hub::{AnyStore, Hub, HubOptions, PgHub, SqliteHub, UserRecord};
-use processops_sync::{EnrolRequest, EnrolResponse, HttpTransport, Options, Role, sync_once};
-use serde::{Deserialize, Serialize};
+use processops_sync::{HttpTransport, Options, Role, sync_once};
 
 use crate::project::Project;
 
@@ -43,6 +42,13 @@ pub enum HubCommand {
     Code {
         team: String,
         user: String,
+        #[command(flatten)]
+        db: HubDb,
+    },
+    /// Start a new epoch after restoring the hub from a backup: every device pulls the whole
+    /// log again and re-sends what the hub lost.
+    NewEpoch {
+        team: String,
         #[command(flatten)]
         db: HubDb,
     },
@@ -182,98 +188,53 @@ pub async fn hub(project: &Project, command: HubCommand) -> Result<ExitCode> {
             println!("revoked device {device}; its next request will be refused");
             Ok(ExitCode::SUCCESS)
         }
+        HubCommand::NewEpoch { team, db } => {
+            let epoch = open(&db).await?.new_epoch(None, &team).await?;
+            println!(
+                "team {team} is at epoch {epoch}: each device pulls the whole log again on its next sync"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         HubCommand::Enrol { url, code, name } => enrol(project, &url, &code, &name).await,
     }
 }
 
-/// What a device keeps about its hub: the token is a secret (file mode 0600).
-#[derive(Serialize, Deserialize)]
-struct Credentials {
-    url: String,
-    team: String,
-    user: String,
-    device: uuid::Uuid,
-    token: String,
-}
-
-fn credentials_path(project: &Project) -> PathBuf {
-    project.db().with_file_name("hub.json")
-}
-
-fn write_secret(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
-}
-
 async fn enrol(project: &Project, url: &str, code: &str, name: &str) -> Result<ExitCode> {
     let store = project.open_store()?;
-    if let Some(me) = store.sync_identity()? {
-        bail!(
-            "this project is already device {} on a hub; a store syncs as one device",
-            me.device
-        );
-    }
-    let url = url.trim_end_matches('/');
-    let response = reqwest::Client::new()
-        .post(format!("{url}/v1/enrol"))
-        .json(&EnrolRequest {
-            code: code.to_owned(),
-            device_name: name.to_owned(),
-        })
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the hub at {url}"))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        bail!(
-            "the hub refused the enrolment ({status}): {}",
-            body["message"].as_str().unwrap_or("no reason given")
-        );
-    }
-    let answer: EnrolResponse = response.json().await?;
-    let creds = Credentials {
-        url: url.to_owned(),
-        team: answer.team.clone(),
-        user: answer.user.clone(),
-        device: answer.device,
-        token: answer.token,
-    };
-    let path = credentials_path(project);
-    write_secret(&path, &serde_json::to_string_pretty(&creds)?)?;
-    store.sync_enrol(answer.device, answer.user.clone()).await?;
+    let (creds, path) = processops_api::hub::enrol(&project.data, &store, url, code, name).await?;
     println!(
         "enrolled as {} in team {} (device {}); token saved in {} (readable only by you)",
-        answer.user,
-        answer.team,
-        answer.device,
+        creds.user,
+        creds.team,
+        creds.device,
         path.display()
     );
     Ok(ExitCode::SUCCESS)
 }
 
-/// `processops sync`: one round, then the sync state.
+/// `processops sync`: one round, then the sync state. When `processops serve` (or the
+/// desktop app) runs the project, it syncs for us (it wakes the runs the hub's decisions
+/// resume); otherwise the round runs here and the runs go on when an engine next starts.
 pub async fn sync(project: &Project) -> Result<ExitCode> {
-    let path = credentials_path(project);
-    let text = std::fs::read_to_string(&path).map_err(|_| {
+    let creds = processops_api::hub::load_credentials(&project.data)?.ok_or_else(|| {
         anyhow::anyhow!(
-            "this project is not enrolled with a hub ({} is missing); run `processops hub enrol <hub-url> <code>`",
-            path.display()
+            "this project is not enrolled with a hub; run `processops hub enrol <hub-url> <code>`"
         )
     })?;
-    let creds: Credentials = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid; enrol again", path.display()))?;
+    if let processops_api::local::Lock::Server(url) = project.lock()? {
+        let status: processops_api::SyncStatusDto = crate::remote::Remote::new(url.clone())
+            .post("/api/sync", &serde_json::json!({}))
+            .await?;
+        println!(
+            "synced with {} (through the engine at {url}): hub position {}",
+            creds.url, status.cursor
+        );
+        println!(
+            "pending: {} · open conflicts: {}",
+            status.pending, status.open_conflicts
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let store = project.open_store()?;
     let transport = HttpTransport::new(&creds.url, &creds.token)?;
     let result = sync_once(&store, &transport, Options::default()).await;

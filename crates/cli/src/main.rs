@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_ai;
+mod bench_hub;
 mod commands;
 mod demo;
 mod feedback;

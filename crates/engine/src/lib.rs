@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use processops_core::journal::{Action, Decision, Event};
 use processops_llm::ChatModel;
-use processops_store::{NewRun, StartOutcome, Store, StoreError};
+use processops_store::{Decided, NewRun, StartOutcome, Store, StoreError};
 use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::{Notify, mpsc, watch};
@@ -61,6 +61,14 @@ pub enum EngineError {
     Forbidden(String),
     #[error("{0}")]
     Io(String),
+    /// Another engine of the team claimed this trigger occurrence first (see
+    /// [`TriggerClaims`]); it runs it.
+    #[error("another engine of the team took this trigger occurrence (`{key}`) and runs it")]
+    ClaimedElsewhere { key: String },
+    /// The claim of a trigger occurrence got no answer (the hub is unreachable); the
+    /// occurrence waits.
+    #[error("cannot claim `{key}` with the team's hub, so its run waits: {message}")]
+    ClaimUnanswered { key: String, message: String },
     #[error("internal engine error: {0}")]
     Internal(String),
 }
@@ -81,6 +89,20 @@ pub struct EngineConfig {
     pub providers: HashMap<String, Arc<dyn ChatModel>>,
     /// Where `file` and `dataset` outputs write.
     pub outputs_dir: PathBuf,
+}
+
+/// Several engines serving the same blueprints (headless engines behind a load balancer, on
+/// a shared folder, with the same schedules) must start each trigger occurrence once: before
+/// a run with a dedupe key starts, the engine claims the key, and only the first claimant
+/// starts it. Claims go through the team's hub (`processops_api::hub`).
+pub trait TriggerClaims: Send + Sync {
+    /// `true`: this engine holds the key and starts the run. An error (the hub cannot be
+    /// reached) defers the occurrence: nothing starts until a claim is answered.
+    fn claim<'a>(
+        &'a self,
+        blueprint: &'a str,
+        key: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, EngineError>> + Send + 'a>>;
 }
 
 /// How the engine reaches a run's driver, and how waiters learn that it stopped.
@@ -124,6 +146,8 @@ pub(crate) struct Inner {
     /// Where retrieval and memory read from when it is not the run's own store (a dry run
     /// reads the project's knowledge from a scratch engine).
     pub(crate) knowledge: std::sync::OnceLock<Store>,
+    /// Set when several engines share the blueprints' triggers.
+    pub(crate) claims: std::sync::OnceLock<Arc<dyn TriggerClaims>>,
 }
 
 impl Engine {
@@ -149,6 +173,7 @@ impl Engine {
                 dry_run: std::sync::OnceLock::new(),
                 knowledge: std::sync::OnceLock::new(),
                 embedder: std::sync::OnceLock::new(),
+                claims: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -167,6 +192,12 @@ impl Engine {
         if let Ok(mut d) = self.inner.directory.write() {
             *d = directory;
         }
+    }
+
+    /// Share trigger occurrences with the team's other engines (set once, before triggers
+    /// start): each occurrence is claimed before its run starts.
+    pub fn set_claims(&self, claims: Arc<dyn TriggerClaims>) {
+        let _ = self.inner.claims.set(claims);
     }
 
     /// Use this embedder for hybrid retrieval (set once, before runs start).
@@ -201,6 +232,16 @@ impl Engine {
                     c.hash.clone(),
                     c.blueprint.id.clone(),
                     c.blueprint.name.clone(),
+                    c.source.clone(),
+                )
+                .await?;
+            // With a hub, the team gets every version this engine runs.
+            self.inner
+                .store
+                .sync_publish_version(
+                    c.blueprint.id.clone(),
+                    c.hash.clone(),
+                    processops_core::blueprint::canonical(&c.blueprint),
                     c.source.clone(),
                 )
                 .await?;
@@ -253,6 +294,13 @@ impl Engine {
             .start()
             .unwrap_or(&compiled.blueprint.start)
             .to_owned();
+        if let (Some(claims), Some(key)) = (self.inner.claims.get(), dedupe_key.as_deref())
+            && !claims.claim(&compiled.blueprint.id, key).await?
+        {
+            return Err(EngineError::ClaimedElsewhere {
+                key: key.to_owned(),
+            });
+        }
         let run_id = Uuid::now_v7();
         let event = Event::RunStarted {
             blueprint: compiled.blueprint.id.clone(),
@@ -292,7 +340,9 @@ impl Engine {
     }
 
     /// Decide a task. Exactly one decision per task wins; a late one gets `AlreadyDecided`.
-    pub async fn decide(&self, task_id: Uuid, decision: Decision) -> Result<Uuid, EngineError> {
+    /// With a hub the decision waits for the hub's verdict (`pending_sync`): the run goes on
+    /// in [`Engine::act_on_hub_decisions`] once the hub accepted one.
+    pub async fn decide(&self, task_id: Uuid, decision: Decision) -> Result<Decided, EngineError> {
         match decision.action {
             Action::Reject
                 if decision
@@ -328,6 +378,20 @@ impl Engine {
             &row.task.reasons,
         )
         .map_err(EngineError::InvalidDecision)?;
+        if let Some(owner) = row.owner {
+            // Escalations and quorums change the run's own state, which lives with its engine.
+            if decision.action == Action::Escalate || row.task.policy.approvals > 1 {
+                return Err(EngineError::InvalidDecision(format!(
+                    "task {task_id} belongs to a run of another engine of your team (device {owner}); {} it on that engine, or approve, edit or reject it here",
+                    if decision.action == Action::Escalate {
+                        "escalate"
+                    } else {
+                        "collect its quorum"
+                    }
+                )));
+            }
+            return Ok(self.inner.store.decide(task_id, decision).await?);
+        }
         if decision.action == Action::Escalate {
             let compiled = self.version(&row.version)?;
             let has_edge = match compiled.blueprint.node(&row.task.node) {
@@ -360,7 +424,10 @@ impl Engine {
                         due_at: None,
                     }),
                 );
-                return Ok(run);
+                return Ok(Decided {
+                    run,
+                    pending_sync: false,
+                });
             }
         }
         let needed = row.task.policy.approvals;
@@ -373,16 +440,25 @@ impl Engine {
                 }
                 Action::Approve => {
                     return match self.inner.store.vote(task_id, decision, needed).await? {
-                        processops_store::Vote::Counted { run, .. } => Ok(run),
-                        processops_store::Vote::Decided { run, decision } => {
-                            self.wake(
-                                run,
-                                Some(Event::DecisionRecorded {
-                                    task: task_id,
-                                    decision,
-                                }),
-                            );
-                            Ok(run)
+                        processops_store::Vote::Counted { run, .. } => Ok(Decided {
+                            run,
+                            pending_sync: false,
+                        }),
+                        processops_store::Vote::Decided {
+                            run,
+                            decision,
+                            pending_sync,
+                        } => {
+                            if !pending_sync {
+                                self.wake(
+                                    run,
+                                    Some(Event::DecisionRecorded {
+                                        task: task_id,
+                                        decision,
+                                    }),
+                                );
+                            }
+                            Ok(Decided { run, pending_sync })
                         }
                     };
                 }
@@ -390,15 +466,36 @@ impl Engine {
                 Action::Reject | Action::Escalate => {}
             }
         }
-        let run = self.inner.store.decide(task_id, decision.clone()).await?;
-        self.wake(
-            run,
-            Some(Event::DecisionRecorded {
-                task: task_id,
-                decision,
-            }),
-        );
-        Ok(run)
+        let decided = self.inner.store.decide(task_id, decision.clone()).await?;
+        if !decided.pending_sync {
+            self.wake(
+                decided.run,
+                Some(Event::DecisionRecorded {
+                    task: task_id,
+                    decision,
+                }),
+            );
+        }
+        Ok(decided)
+    }
+
+    /// After a sync round: wake the runs whose decisions the hub accepted. Applying the hub's
+    /// log already wrote each accepted decision into its run's journal (in the transaction
+    /// that advanced the cursor), so a crash before this only delays the wake until
+    /// [`Engine::recover`]. Returns how many runs were woken.
+    pub async fn act_on_hub_decisions(&self) -> Result<usize, EngineError> {
+        let mut woken = 0;
+        for (task, _event) in self.inner.store.sync_take_effects().await? {
+            if let Some(row) = self.inner.store.task(task)? {
+                // A driver still busy with another branch learns of it like of a local decision.
+                let event = row
+                    .decision
+                    .map(|decision| Event::DecisionRecorded { task, decision });
+                self.wake(row.run_id, event);
+                woken += 1;
+            }
+        }
+        Ok(woken)
     }
 
     /// Refuse `user` unless they hold `role` (always allowed in a single-user installation).

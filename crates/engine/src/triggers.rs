@@ -146,16 +146,20 @@ pub async fn fire_due_schedules(
                 s.id,
                 fire_at.timestamp_millis()
             );
-            started.push(
-                engine
-                    .start_run(
-                        &c.blueprint.id,
-                        Some(&s.id),
-                        Value::Object(payload),
-                        Some(key),
-                    )
-                    .await?,
-            );
+            match engine
+                .start_run(
+                    &c.blueprint.id,
+                    Some(&s.id),
+                    Value::Object(payload),
+                    Some(key),
+                )
+                .await
+            {
+                Ok(s) => started.push(s),
+                // Another engine of the team runs this fire.
+                Err(EngineError::ClaimedElsewhere { .. }) => {}
+                Err(e) => return Err(e),
+            }
             store
                 .set_schedule_last_fire(
                     c.blueprint.id.clone(),
@@ -268,6 +272,10 @@ pub async fn scan_folders(
                                 set_aside(&dir, &path, &name, ".done", None);
                             }
                             Err(EngineError::Store(e)) => return Err(EngineError::Store(e)),
+                            // Another engine of the team took the file; it moves it aside.
+                            Err(EngineError::ClaimedElsewhere { .. }) => {}
+                            // The hub cannot answer the claim: leave the file for the next scan.
+                            Err(e @ EngineError::ClaimUnanswered { .. }) => return Err(e),
                             Err(e) => {
                                 set_aside(&dir, &path, &name, ".failed", Some(&e.to_string()))
                             }

@@ -229,6 +229,16 @@ impl Hub {
         self.store.devices(&p.team).await
     }
 
+    /// Admin: start a new epoch (after restoring the hub from a backup). Every device pulls
+    /// the whole log again on its next round, and re-sends the events the hub lost (devices
+    /// keep their outbox). Returns the new epoch.
+    pub async fn new_epoch(&self, p: Option<&Principal>, team: &str) -> Result<u64> {
+        if let Some(p) = p {
+            Self::admin(p)?;
+        }
+        self.store.bump_epoch(team).await
+    }
+
     /// Admin: revoke a device's token; its next request is refused.
     pub async fn revoke(&self, p: Option<&Principal>, team: &str, device: Uuid) -> Result<()> {
         if let Some(p) = p {

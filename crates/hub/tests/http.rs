@@ -86,6 +86,8 @@ struct World {
     ana: EnrolResponse,
     eve: EnrolResponse,
     eng: EnrolResponse,
+    /// A second engine: it does not own the task.
+    eng2: EnrolResponse,
     mallory: EnrolResponse,
     revoked: EnrolResponse,
     task: Uuid,
@@ -103,9 +105,11 @@ async fn world(options: HubOptions) -> World {
     hub.put_user(None, "t", user("eve", vec![Role::Evaluator], &[]))
         .await
         .unwrap();
-    hub.put_user(None, "t", user("eng", vec![Role::Engine], &[]))
-        .await
-        .unwrap();
+    for name in ["eng", "eng2"] {
+        hub.put_user(None, "t", user(name, vec![Role::Engine], &[]))
+            .await
+            .unwrap();
+    }
     hub.put_user(None, "t", user("gone", Role::ALL.to_vec(), &["*"]))
         .await
         .unwrap();
@@ -114,6 +118,7 @@ async fn world(options: HubOptions) -> World {
     let ana = enrol(&hub, "t", "ana").await;
     let eve = enrol(&hub, "t", "eve").await;
     let eng = enrol(&hub, "t", "eng").await;
+    let eng2 = enrol(&hub, "t", "eng2").await;
     let mallory = enrol(&hub, "other", "mallory").await;
     let revoked = enrol(&hub, "t", "gone").await;
     hub.revoke(None, "t", revoked.device).await.unwrap();
@@ -151,6 +156,7 @@ async fn world(options: HubOptions) -> World {
         ana,
         eve,
         eng,
+        eng2,
         mallory,
         revoked,
         task,
@@ -310,7 +316,8 @@ async fn the_security_matrix_holds() {
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
     }
-    // Out of scope: ana decides `manager` tasks only; the engine may not decide at all.
+    // Out of scope: ana decides `manager` tasks only; an engine decides (by policy) only the
+    // tasks its device owns.
     w.hub
         .put_user(None, "t", user("ana", vec![Role::Approver], &["legal"]))
         .await
@@ -335,8 +342,8 @@ async fn the_security_matrix_holds() {
         &w.base,
         "POST",
         "/v1/events",
-        Some(&w.eng.token),
-        Some(decision_by(&w, &w.eng, w.eng.device, "eng")),
+        Some(&w.eng2.token),
+        Some(decision_by(&w, &w.eng2, w.eng2.device, "eng2")),
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -504,6 +511,17 @@ async fn a_device_syncs_over_http_and_codes_are_one_time() {
         .unwrap();
     assert_eq!((report.pushed, report.pending), (1, 0));
     assert!(store.sync_view().unwrap().tasks[&w.task].decision.is_some());
+    // A new epoch (the hub was restored from a backup): the device pulls the whole log again
+    // and ends where it was.
+    let before = store.sync_view().unwrap();
+    let epoch = w.hub.new_epoch(None, "t").await.unwrap();
+    let report = sync_once(&store, &transport, Options::default())
+        .await
+        .unwrap();
+    assert_eq!(report.cursor.epoch, epoch);
+    assert_eq!(report.pulled, 2, "the task and the decision, again");
+    assert_eq!(store.sync_view().unwrap(), before);
+    assert!(w.hub.new_epoch(None, "nope").await.is_err());
     // A revoked device is refused, with a message that says what to do.
     w.hub
         .revoke(

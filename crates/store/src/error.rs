@@ -40,6 +40,15 @@ pub enum StoreError {
         "{by} has already approved task {task}; a quorum needs approvals from different people"
     )]
     AlreadyVoted { task: String, by: String },
+    /// The hub would refuse this change for this device's user (roles, scopes).
+    #[error("{0}")]
+    HubForbidden(String),
+    #[error("no conflict has the id {0}")]
+    ConflictNotFound(String),
+    #[error("conflict {0} is resolved already")]
+    ConflictClosed(String),
+    #[error("this project is not enrolled with a hub; run `processops hub enrol <hub-url> <code>`")]
+    NotEnrolled,
     #[error("embedding passages with model `{model}` failed: {message}")]
     Embedding { model: String, message: String },
     #[error("retrieval evaluation: {0}")]

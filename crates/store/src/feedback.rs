@@ -178,6 +178,7 @@ pub(crate) fn change_tags_in(conn: &Connection, changes: Vec<TagChange>) -> Resu
             ops.push(op);
         }
     }
+    crate::sync::publish_tags_in(conn, &ops)?;
     Ok(ops)
 }
 
@@ -218,7 +219,8 @@ pub(crate) fn all_tag_ops(conn: &Connection) -> Result<Vec<TagOp>> {
 impl Store {
     /// Apply changes by the owners of tag keys, in one write. Each change reads the key's
     /// counter and bumps it when the change changes something. Returns the ops to replicate
-    /// (one per effective change).
+    /// (one per effective change). With a hub, the evaluator's own ops go out in the same
+    /// transaction.
     pub async fn change_tags(&self, changes: Vec<TagChange>) -> Result<Vec<TagOp>> {
         self.write(move |conn| change_tags_in(conn, changes)).await
     }

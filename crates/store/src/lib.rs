@@ -33,7 +33,9 @@ pub use knowledge::{
     SearchMode, SearchResult,
 };
 pub use runs::{JournalEntry, NewRun, RunFilter, RunRow, RunStatus, StartOutcome};
-pub use tasks::{Breach, TaskFilter, TaskRow, TaskSort, TaskStatus, TimerKind, Timers, Vote};
+pub use tasks::{
+    Breach, Decided, SyncMark, TaskFilter, TaskRow, TaskSort, TaskStatus, TimerKind, Timers, Vote,
+};
 pub use versions::VersionRow;
 
 /// What a committed write survives.

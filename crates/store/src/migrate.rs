@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_vote_order.sql"),
     include_str!("../migrations/0006_knowledge.sql"),
     include_str!("../migrations/0007_sync.sql"),
+    include_str!("../migrations/0008_hub_tasks.sql"),
 ];
 
 pub(crate) fn run(conn: &mut Connection, path: &Path) -> Result<()> {

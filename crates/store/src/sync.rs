@@ -6,10 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
-use processops_core::feedback::TagState;
+use processops_core::feedback::{TagOp, TagState};
+use processops_core::journal::{Decision, Event as JournalEvent, Task};
 use processops_sync::replica::{ConflictView, Cursor, TaskView, View};
 use processops_sync::{
-    Change, Event, HubEvent, LocalReplica, Position, Report, SyncError, Verdict, is_final,
+    Change, Event, HubEvent, LocalReplica, Position, Principal, Report, Role, SyncError, Verdict,
+    is_final,
 };
 use rusqlite::{Connection, OptionalExtension as _, params};
 use uuid::Uuid;
@@ -22,6 +24,46 @@ use crate::{Result, Store, StoreError, now_ms};
 pub struct SyncIdentity {
     pub device: Uuid,
     pub actor: String,
+}
+
+/// A decision the hub could not accept, as the inbox shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConflictRow {
+    /// The losing decision's event id (the conflict's id).
+    pub event: Uuid,
+    pub task: Uuid,
+    /// Who made the losing decision, on which device, when (Unix ms).
+    pub actor: String,
+    pub device: Uuid,
+    pub at: i64,
+    pub decision: Decision,
+    pub reason: String,
+    /// Who closed it and why, once closed.
+    pub resolution: Option<Resolution>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Resolution {
+    pub by: String,
+    pub at: i64,
+    pub note: Option<String>,
+}
+
+fn resolution_in(conn: &Connection, event: &str) -> Result<Option<Resolution>> {
+    let body: Option<String> = conn
+        .prepare_cached("SELECT body FROM sync_log WHERE id = ?1")?
+        .query_row([event], |r| r.get(0))
+        .optional()?;
+    let Some(body) = body else { return Ok(None) };
+    let ev: Event = serde_json::from_str(&body)?;
+    Ok(match ev.change {
+        Change::ConflictResolved { note, .. } => Some(Resolution {
+            by: ev.actor,
+            at: ev.at,
+            note,
+        }),
+        _ => None,
+    })
 }
 
 /// What the app shows about sync.
@@ -65,12 +107,71 @@ fn identity_in(conn: &Connection) -> Result<Option<SyncIdentity>> {
     .transpose()
 }
 
+fn principal_in(conn: &Connection) -> Result<Option<Principal>> {
+    let text: Option<Option<String>> = conn
+        .prepare_cached("SELECT principal FROM sync_state WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    text.flatten()
+        .map(|t| Ok(serde_json::from_str(&t)?))
+        .transpose()
+}
+
+/// Whether the hub would take `change` from this device, judged here with the roles and
+/// scopes it had at enrolment: an event the hub refuses (403) would block every later one.
+/// `Ok(false)`: the change stays on this device (a task, tag or version this user may not
+/// share); an error: the person is told (a decision they may not make on the hub).
+fn permitted(conn: &Connection, p: &Principal, change: &Change) -> Result<bool> {
+    let refuse = |what: String| {
+        Err(StoreError::HubForbidden(format!(
+            "`{}` may not {what} on the team's hub (roles: {}); ask the hub's admin to change the user",
+            p.user,
+            p.roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    };
+    Ok(match change {
+        Change::TaskCreated { .. } | Change::TaskMoved { .. } => p.has(Role::Engine),
+        Change::Tagged { .. } => p.has(Role::Evaluator),
+        Change::VersionAdded { .. } => p.has(Role::Publisher) || p.has(Role::Engine),
+        Change::Decided { task, .. } => {
+            let row: Option<(String, Option<String>)> = conn
+                .prepare_cached("SELECT role, owner FROM tasks WHERE id = ?1")?
+                .query_row([task.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let (role, owner) = row.unwrap_or_default();
+            let own_task = owner.is_none();
+            if !((p.has(Role::Approver) && p.in_scope(&role)) || (p.has(Role::Engine) && own_task))
+            {
+                return refuse(format!("decide `{role}` tasks"));
+            }
+            true
+        }
+        Change::ConflictResolved { .. } => {
+            p.has(Role::Approver) || refuse("close conflicts".into())?
+        }
+        Change::Published { .. } => {
+            p.has(Role::Publisher) || refuse("publish blueprint versions".into())?
+        }
+        Change::Claimed { .. } => p.has(Role::Engine) || refuse("claim triggers".into())?,
+    })
+}
+
 /// Append a change by this device to the outbox, in the caller's transaction. Returns the
-/// event (its number is the next one; numbers never repeat or skip).
+/// event (its number is the next one; numbers never repeat or skip); `None` when the store
+/// is not enrolled, or the change stays here (see [`permitted`]).
 pub(crate) fn record_in(conn: &Connection, change: Change) -> Result<Option<Event>> {
     let Some(me) = identity_in(conn)? else {
         return Ok(None); // not enrolled: nothing to sync
     };
+    if let Some(p) = principal_in(conn)?
+        && !permitted(conn, &p, &change)?
+    {
+        return Ok(None);
+    }
     let seq: i64 = conn
         .prepare_cached(
             "UPDATE sync_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq",
@@ -97,6 +198,173 @@ pub(crate) fn record_in(conn: &Connection, change: Change) -> Result<Option<Even
     Ok(Some(event))
 }
 
+/// What a published task carries besides the core task: the version it came from.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PublishedTask {
+    version: String,
+    task: Task,
+}
+
+/// With a hub: publish the tag ops of this device's user. Each evaluator owns their counters
+/// on the hub, so ops in another person's name (an evaluator working under another profile
+/// on this machine) stay here rather than block the outbox with a push the hub refuses.
+pub(crate) fn publish_tags_in(conn: &Connection, ops: &[TagOp]) -> Result<()> {
+    let Some(me) = identity_in(conn)? else {
+        return Ok(());
+    };
+    for op in ops.iter().filter(|op| op.key.evaluator == me.actor) {
+        record_in(conn, Change::Tagged { op: op.clone() })?;
+    }
+    Ok(())
+}
+
+/// With a hub: publish this engine's new task (its draft and the context that produced it).
+pub(crate) fn publish_task_in(
+    conn: &Connection,
+    run: &str,
+    blueprint: &str,
+    version: &str,
+    task: &Task,
+) -> Result<()> {
+    if identity_in(conn)?.is_none() {
+        return Ok(());
+    }
+    let body = serde_json::to_value(PublishedTask {
+        version: version.to_owned(),
+        task: task.clone(),
+    })?;
+    record_in(
+        conn,
+        Change::TaskCreated {
+            task: task.id,
+            run: parse_uuid(run)?,
+            blueprint: blueprint.to_owned(),
+            role: task.role.clone(),
+            body,
+        },
+    )?;
+    Ok(())
+}
+
+/// With a hub: publish that this engine moved its task to another role (an escalation).
+pub(crate) fn publish_move_in(conn: &Connection, task: Uuid, role: &str) -> Result<()> {
+    if identity_in(conn)?.is_none() {
+        return Ok(());
+    }
+    let base = head_in(conn, task)?;
+    record_in(
+        conn,
+        Change::TaskMoved {
+            task,
+            base,
+            role: role.to_owned(),
+        },
+    )?;
+    Ok(())
+}
+
+/// With a hub: send a decision for the hub to judge (closing this device's open conflicts
+/// on the task: deciding again is the explicit answer to them). `false` without a hub.
+pub(crate) fn send_decision_in(conn: &Connection, task: Uuid, decision: &Decision) -> Result<bool> {
+    if identity_in(conn)?.is_none() {
+        return Ok(false);
+    }
+    let open: Vec<String> = conn
+        .prepare_cached(
+            "SELECT event FROM sync_conflicts WHERE task = ?1 AND resolved_by IS NULL ORDER BY event",
+        )?
+        .query_map([task.to_string()], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for conflict in open {
+        record_in(
+            conn,
+            Change::ConflictResolved {
+                task,
+                conflict: parse_uuid(&conflict)?,
+                note: Some(format!("decided again: {}", decision.action.as_str())),
+            },
+        )?;
+    }
+    let base = head_in(conn, task)?;
+    record_in(
+        conn,
+        Change::Decided {
+            task,
+            base,
+            decision: decision.clone(),
+        },
+    )?;
+    conn.prepare_cached("UPDATE tasks SET sync = 'pending' WHERE id = ?1")?
+        .execute([task.to_string()])?;
+    Ok(true)
+}
+
+/// The task head this device's next event on the task is judged against: its own task
+/// events the hub has not sent back yet come after everything applied here.
+fn head_in(conn: &Connection, task: Uuid) -> Result<Uuid> {
+    let head: Option<String> = conn
+        .prepare_cached(
+            "SELECT coalesce(
+                (SELECT o.id FROM sync_outbox o WHERE o.task = ?1
+                   AND o.kind IN ('task_created', 'task_moved')
+                   AND NOT EXISTS (SELECT 1 FROM sync_log l WHERE l.id = o.id)
+                 ORDER BY o.seq DESC LIMIT 1),
+                (SELECT head FROM sync_tasks WHERE task = ?1))",
+        )?
+        .query_row([task.to_string()], |r| r.get(0))?;
+    // A task the hub never heard of: the nil head makes the decision a visible conflict.
+    head.map_or(Ok(Uuid::nil()), |h| parse_uuid(&h))
+}
+
+/// The local task after the hub accepted a final decision on it: decided with the accepted
+/// decision (whoever made it); if this engine owns the run, the run is told in this same
+/// transaction (and woken by the engine after the round, see `Store::sync_take_effects`).
+fn settle_accepted_in(
+    conn: &Connection,
+    owner_is_me: bool,
+    task: Uuid,
+    decision: &Decision,
+) -> Result<()> {
+    let id = task.to_string();
+    let draft: Option<String> = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'decided', decided_at = coalesce(decided_at, ?2),
+                 decided_by = ?3, decision = ?4,
+                 sync = CASE WHEN EXISTS (SELECT 1 FROM sync_conflicts c WHERE c.task = ?1 AND c.resolved_by IS NULL)
+                             THEN 'conflict' ELSE 'accepted' END
+             WHERE id = ?1 RETURNING draft",
+        )?
+        .query_row(
+            params![id, now_ms(), decision.by, serde_json::to_string(decision)?],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(draft) = draft else {
+        return Ok(()); // not in this inbox (a device that only syncs)
+    };
+    crate::tasks::record_diff(conn, &id, &draft, decision)?;
+    if owner_is_me {
+        let run: Option<String> = conn
+            .prepare_cached(
+                "SELECT t.run_id FROM tasks t JOIN runs r ON r.id = t.run_id WHERE t.id = ?1",
+            )?
+            .query_row([&id], |r| r.get(0))
+            .optional()?;
+        if let Some(run) = run {
+            crate::runs::append_events(
+                conn,
+                &run,
+                &[JournalEvent::DecisionRecorded {
+                    task,
+                    decision: decision.clone(),
+                }],
+                Some(crate::RunStatus::Running),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Apply one judged event (see [`View::apply`], which this mirrors row for row).
 fn apply_in(conn: &Connection, me: Uuid, e: &HubEvent, idempotent: bool) -> Result<()> {
     let ev = &e.event;
@@ -121,10 +389,35 @@ fn apply_in(conn: &Connection, me: Uuid, e: &HubEvent, idempotent: bool) -> Resu
     match (&ev.change, &e.verdict) {
         (
             Change::TaskCreated {
-                task, role, body, ..
+                task,
+                run,
+                blueprint,
+                role,
+                body,
             },
             Verdict::Accepted,
         ) => {
+            // Another engine's task joins this inbox (its run stays there).
+            if ev.device != me
+                && let Ok(published) = serde_json::from_value::<PublishedTask>(body.clone())
+            {
+                let known: bool = conn
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM tasks WHERE id = ?1)")?
+                    .query_row([task.to_string()], |r| r.get(0))?;
+                if !known {
+                    let mut t = published.task;
+                    t.role = role.clone();
+                    crate::tasks::insert_row(
+                        conn,
+                        &run.to_string(),
+                        blueprint,
+                        &published.version,
+                        &t,
+                        now_ms(),
+                        Some(&ev.device.to_string()),
+                    )?;
+                }
+            }
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO sync_tasks (task, head, role, owner, decision, body)
                  VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
@@ -140,6 +433,12 @@ fn apply_in(conn: &Connection, me: Uuid, e: &HubEvent, idempotent: bool) -> Resu
         (Change::TaskMoved { task, role, .. }, Verdict::Accepted) => {
             conn.prepare_cached("UPDATE sync_tasks SET head = ?2, role = ?3 WHERE task = ?1")?
                 .execute(params![task.to_string(), id, role])?;
+            if ev.device != me {
+                conn.prepare_cached(
+                    "UPDATE tasks SET role = ?2 WHERE id = ?1 AND owner IS NOT NULL",
+                )?
+                .execute(params![task.to_string(), role])?;
+            }
         }
         (Change::Decided { task, decision, .. }, Verdict::Accepted) => {
             let task_id = task.to_string();
@@ -152,7 +451,8 @@ fn apply_in(conn: &Connection, me: Uuid, e: &HubEvent, idempotent: bool) -> Resu
                     .prepare_cached("SELECT owner FROM sync_tasks WHERE task = ?1")?
                     .query_row([&task_id], |r| r.get(0))
                     .optional()?;
-                if owner.as_deref() == Some(me.to_string().as_str()) {
+                let owner_is_me = owner.as_deref() == Some(me.to_string().as_str());
+                if owner_is_me {
                     let sql = if idempotent {
                         "INSERT OR IGNORE INTO sync_effects (task, event) VALUES (?1, ?2)"
                     } else {
@@ -160,6 +460,7 @@ fn apply_in(conn: &Connection, me: Uuid, e: &HubEvent, idempotent: bool) -> Resu
                     };
                     conn.prepare_cached(sql)?.execute(params![task_id, id])?;
                 }
+                settle_accepted_in(conn, owner_is_me, *task, decision)?;
             }
         }
         (Change::Decided { task, .. }, Verdict::Conflict { reason }) => {
@@ -167,10 +468,33 @@ fn apply_in(conn: &Connection, me: Uuid, e: &HubEvent, idempotent: bool) -> Resu
                 "INSERT OR IGNORE INTO sync_conflicts (event, task, actor, reason) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![id, task.to_string(), ev.actor, reason])?;
+            // Shown in every inbox that has the task. The decider's own copy opens again if
+            // nobody's decision stands on the hub (the task changed under them: decide again).
+            conn.prepare_cached(
+                "UPDATE tasks SET sync = 'conflict',
+                     status = CASE WHEN ?2 AND NOT EXISTS (SELECT 1 FROM sync_tasks s WHERE s.task = ?1 AND s.decision IS NOT NULL)
+                                   THEN 'pending' ELSE status END
+                 WHERE id = ?1",
+            )?
+            .execute(params![task.to_string(), ev.device == me])?;
+            conn.prepare_cached(
+                "UPDATE tasks SET decision = NULL, decided_at = NULL, decided_by = NULL, diff = NULL
+                 WHERE id = ?1 AND status = 'pending'",
+            )?
+            .execute([task.to_string()])?;
         }
-        (Change::ConflictResolved { conflict, .. }, Verdict::Accepted) => {
+        (Change::ConflictResolved { task, conflict, .. }, Verdict::Accepted) => {
             conn.prepare_cached("UPDATE sync_conflicts SET resolved_by = ?2 WHERE event = ?1")?
                 .execute(params![conflict.to_string(), id])?;
+            conn.prepare_cached(
+                "UPDATE tasks SET sync = CASE
+                     WHEN EXISTS (SELECT 1 FROM sync_tasks s WHERE s.task = ?1 AND s.decision IS NOT NULL) THEN 'accepted'
+                     WHEN status = 'decided' THEN 'pending'
+                     ELSE NULL END
+                 WHERE id = ?1 AND sync = 'conflict'
+                   AND NOT EXISTS (SELECT 1 FROM sync_conflicts c WHERE c.task = ?1 AND c.resolved_by IS NULL)",
+            )?
+            .execute([task.to_string()])?;
         }
         (Change::Tagged { op }, Verdict::Accepted) => {
             upsert_tag(conn, op, now_ms())?;
@@ -238,10 +562,36 @@ impl Store {
                     me.device
                 )));
             }
-            conn.prepare_cached(
-                "INSERT OR IGNORE INTO sync_state (id, device, actor) VALUES (1, ?1, ?2)",
-            )?
-            .execute(params![device.to_string(), actor])?;
+            let new = conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO sync_state (id, device, actor) VALUES (1, ?1, ?2)",
+                )?
+                .execute(params![device.to_string(), actor])?;
+            if new == 1 {
+                // Tasks waiting since before the enrolment join the team's inbox too.
+                let waiting: Vec<(String, String, String, String)> = conn
+                    .prepare_cached(
+                        "SELECT run_id, blueprint_id, version, body FROM tasks
+                         WHERE status = 'pending' AND owner IS NULL ORDER BY created_at",
+                    )?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for (run, blueprint, version, body) in waiting {
+                    let task: Task = serde_json::from_str(&body)?;
+                    publish_task_in(conn, &run, &blueprint, &version, &task)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Remember who this device is on the hub (from the enrolment, or `/v1/me`), so changes
+    /// the hub would refuse are refused here.
+    pub async fn sync_set_principal(&self, principal: Principal) -> Result<()> {
+        self.write(move |conn| {
+            conn.prepare_cached("UPDATE sync_state SET principal = ?1 WHERE id = 1")?
+                .execute([serde_json::to_string(&principal)?])?;
             Ok(())
         })
         .await
@@ -257,19 +607,127 @@ impl Store {
         self.write(move |conn| record_in(conn, change)).await
     }
 
-    /// An evaluator's tag changes and their events, in one transaction.
+    /// With a hub: share a blueprint version with the team (content-addressed: `hash` is the
+    /// SHA-256 of `canonical`), once; the hub checks the hash. A no-op without a hub.
+    pub async fn sync_publish_version(
+        &self,
+        blueprint: String,
+        hash: String,
+        canonical: String,
+        source: String,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            if identity_in(conn)?.is_none() {
+                return Ok(());
+            }
+            let known: bool = conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM sync_outbox WHERE kind = 'version_added' AND json_extract(body, '$.change.hash') = ?1)
+                         OR EXISTS (SELECT 1 FROM sync_log WHERE kind = 'version_added' AND json_extract(body, '$.change.hash') = ?1)",
+                )?
+                .query_row([&hash], |r| r.get(0))?;
+            if !known {
+                record_in(
+                    conn,
+                    Change::VersionAdded {
+                        blueprint,
+                        hash,
+                        canonical,
+                        source,
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Conflicts, newest first: all of them, or one task's.
+    pub fn sync_conflicts(&self, task: Option<Uuid>) -> Result<Vec<ConflictRow>> {
+        self.read(|conn| {
+            let rows: Vec<(String, String, String, Option<String>, i64, String)> = conn
+                .prepare_cached(
+                    "SELECT c.event, c.actor, c.reason, c.resolved_by, l.hub_seq, l.body
+                     FROM sync_conflicts c JOIN sync_log l ON l.id = c.event
+                     WHERE ?1 IS NULL OR c.task = ?1 ORDER BY l.hub_seq DESC",
+                )?
+                .query_map([task.map(|t| t.to_string())], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            rows.into_iter()
+                .map(|(event, actor, reason, resolved_by, _, body)| {
+                    let ev: Event = serde_json::from_str(&body)?;
+                    let (task, decision) = match ev.change {
+                        Change::Decided { task, decision, .. } => (task, decision),
+                        other => {
+                            return Err(StoreError::Internal(format!(
+                                "conflict {event} is a {} event",
+                                other.kind()
+                            )));
+                        }
+                    };
+                    let resolution = resolved_by
+                        .as_deref()
+                        .map(|r| resolution_in(conn, r))
+                        .transpose()?
+                        .flatten();
+                    Ok(ConflictRow {
+                        event: parse_uuid(&event)?,
+                        task,
+                        actor,
+                        device: ev.device,
+                        at: ev.at,
+                        decision,
+                        reason,
+                        resolution,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Close a conflict with a note (the explicit answer to it; the accepted decision stands).
+    /// The hub judges it: a conflict closed by someone else meanwhile stays closed once.
+    pub async fn sync_resolve(&self, conflict: Uuid, note: Option<String>) -> Result<Event> {
+        self.write(move |conn| {
+            let row: Option<(String, Option<String>)> = conn
+                .prepare_cached("SELECT task, resolved_by FROM sync_conflicts WHERE event = ?1")?
+                .query_row([conflict.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((task, resolved)) = row else {
+                return Err(StoreError::ConflictNotFound(conflict.to_string()));
+            };
+            if resolved.is_some() {
+                return Err(StoreError::ConflictClosed(conflict.to_string()));
+            }
+            record_in(
+                conn,
+                Change::ConflictResolved {
+                    task: parse_uuid(&task)?,
+                    conflict,
+                    note,
+                },
+            )?
+            .ok_or(StoreError::NotEnrolled)
+        })
+        .await
+    }
+
+    /// An evaluator's tag changes and their events, in one transaction (as
+    /// [`Store::change_tags`] does with a hub).
     pub async fn sync_tag(
         &self,
         changes: Vec<crate::TagChange>,
     ) -> Result<Vec<processops_core::feedback::TagOp>> {
-        self.write(move |conn| {
-            let ops = crate::feedback::change_tags_in(conn, changes)?;
-            for op in &ops {
-                record_in(conn, Change::Tagged { op: op.clone() })?;
-            }
-            Ok(ops)
-        })
-        .await
+        self.change_tags(changes).await
     }
 
     /// Accepted final decisions on this device's own tasks, not acted on yet; each is handed
@@ -313,6 +771,17 @@ impl Store {
                 last_error,
                 open_conflicts: to_u64(open),
             }))
+        })
+    }
+
+    /// The hub's verdict on an event, once this device has pulled it back.
+    pub fn sync_verdict(&self, event: Uuid) -> Result<Option<Verdict>> {
+        self.read(|conn| {
+            let verdict: Option<String> = conn
+                .prepare_cached("SELECT verdict FROM sync_log WHERE id = ?1")?
+                .query_row([event.to_string()], |r| r.get(0))
+                .optional()?;
+            verdict.map(|v| Ok(serde_json::from_str(&v)?)).transpose()
         })
     }
 

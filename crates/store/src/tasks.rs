@@ -34,6 +34,42 @@ pub struct TaskRow {
     pub diff: Option<String>,
     /// Who holds the task, if anyone.
     pub claimed_by: Option<String>,
+    /// With a hub: where the task's decision stands there.
+    pub sync: Option<SyncMark>,
+    /// With a hub: the device whose engine owns the task's run, when it is not this one.
+    pub owner: Option<Uuid>,
+}
+
+/// Where a task's decision stands on the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMark {
+    /// Decided here; the hub has not judged it yet (its output waits).
+    Pending,
+    /// The hub accepted a final decision.
+    Accepted,
+    /// A decision on it lost on the hub (it came late, or on a task that had changed).
+    Conflict,
+}
+
+impl SyncMark {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "accepted" => Some(Self::Accepted),
+            "conflict" => Some(Self::Conflict),
+            _ => None,
+        }
+    }
+}
+
+/// A recorded decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decided {
+    pub run: Uuid,
+    /// With a hub the decision waits for the hub's verdict: the run goes on only once it is
+    /// accepted (and may go on with another person's decision that got there first).
+    pub pending_sync: bool,
 }
 
 /// A task's SLA timers (Unix milliseconds).
@@ -56,8 +92,12 @@ pub enum Vote {
         run: Uuid,
     },
     /// It completed the quorum: the task is approved (by everyone who voted) and the run can
-    /// go on.
-    Decided { run: Uuid, decision: Decision },
+    /// go on (with a hub, once the hub accepted it: `pending_sync`).
+    Decided {
+        run: Uuid,
+        decision: Decision,
+        pending_sync: bool,
+    },
 }
 
 /// A timer that came due.
@@ -109,13 +149,29 @@ pub enum TaskSort {
     Oldest,
 }
 
+/// A new task of this engine's run; with a hub it is published in the same transaction.
 pub(crate) fn insert(conn: &Connection, run_id: &str, task: &Task, now: i64) -> Result<()> {
     let (blueprint_id, version): (String, String) = conn
         .prepare_cached("SELECT blueprint_id, version FROM runs WHERE id = ?1")?
         .query_row([run_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    insert_row(conn, run_id, &blueprint_id, &version, task, now, None)?;
+    crate::sync::publish_task_in(conn, run_id, &blueprint_id, &version, task)?;
+    Ok(())
+}
+
+/// The inbox row of a task: this engine's (`owner` None) or another engine's, from the hub.
+pub(crate) fn insert_row(
+    conn: &Connection,
+    run_id: &str,
+    blueprint_id: &str,
+    version: &str,
+    task: &Task,
+    now: i64,
+    owner: Option<&str>,
+) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO tasks (id, run_id, node, visit, blueprint_id, version, title, draft, role, users, status, created_at, due_at, body, remind_at, attention)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13, ?14, ?15)",
+        "INSERT INTO tasks (id, run_id, node, visit, blueprint_id, version, title, draft, role, users, status, created_at, due_at, body, remind_at, attention, owner)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         task.id.to_string(),
@@ -134,19 +190,20 @@ pub(crate) fn insert(conn: &Connection, run_id: &str, task: &Task, now: i64) -> 
         task.remind_at,
         // A draft from a step whose structured output failed every agent and repair.
         task.context.get("needs_attention").is_some(),
+        owner,
     ])?;
     conn.prepare_cached("INSERT INTO tasks_fts (task_id, title, draft) VALUES (?1, ?2, ?3)")?
         .execute(params![task.id.to_string(), task.title, task.draft])?;
     Ok(())
 }
 
-const TASK_COLUMNS: &str = "id, run_id, blueprint_id, version, status, created_at, due_at, decided_at, decision, body, role, remind_at, reminded_at, breached_at, attention, diff, claimed_by";
+const TASK_COLUMNS: &str = "id, run_id, blueprint_id, version, status, created_at, due_at, decided_at, decision, body, role, remind_at, reminded_at, breached_at, attention, diff, claimed_by, sync, owner";
 
 /// [`TASK_COLUMNS`] with a body reduced to what a list shows: an empty draft, no context.
 const TASK_SUMMARY_COLUMNS: &str = "id, run_id, blueprint_id, version, status, created_at, due_at, decided_at, decision, \
 json_object('id', json_extract(body, '$.id'), 'node', json_extract(body, '$.node'), 'visit', json_extract(body, '$.visit'), \
 'title', json_extract(body, '$.title'), 'role', json_extract(body, '$.role'), 'draft', '', 'context', json('null')), \
-role, remind_at, reminded_at, breached_at, attention, diff, claimed_by";
+role, remind_at, reminded_at, breached_at, attention, diff, claimed_by, sync, owner";
 
 fn task_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(TaskRow, String)> {
     let id: String = r.get(0)?;
@@ -183,6 +240,13 @@ fn task_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(TaskRow, String)> {
             timers,
             diff: r.get(15)?,
             claimed_by: r.get(16)?,
+            sync: r
+                .get::<_, Option<String>>(17)?
+                .as_deref()
+                .and_then(SyncMark::parse),
+            owner: r
+                .get::<_, Option<String>>(18)?
+                .and_then(|o| Uuid::parse_str(&o).ok()),
         },
         role,
     ))
@@ -196,8 +260,8 @@ fn with_current_role((mut row, role): (TaskRow, String)) -> TaskRow {
 
 impl Store {
     /// Record a decision, unless the task was decided already: exactly one decision wins.
-    /// Returns the run to resume.
-    pub async fn decide(&self, task_id: Uuid, decision: Decision) -> Result<Uuid> {
+    /// Returns the run to resume (with a hub: once the hub accepts).
+    pub async fn decide(&self, task_id: Uuid, decision: Decision) -> Result<Decided> {
         self.write(move |conn| decide_in(conn, task_id, decision, false))
             .await
     }
@@ -271,10 +335,11 @@ impl Store {
                 text: None,
                 reason: Some(format!("quorum of {needed} reached")),
             };
-            let run = decide_in(conn, task_id, final_decision.clone(), true)?;
+            let decided = decide_in(conn, task_id, final_decision.clone(), true)?;
             Ok(Vote::Decided {
-                run,
+                run: decided.run,
                 decision: final_decision,
+                pending_sync: decided.pending_sync,
             })
         })
         .await
@@ -313,8 +378,9 @@ impl Store {
         self.read(|conn| {
             let mut out = Vec::new();
             for (kind, sql) in [
-                (TimerKind::Remind, "status = 'pending' AND remind_at <= ?1 AND reminded_at IS NULL ORDER BY remind_at"),
-                (TimerKind::Breach, "status = 'pending' AND due_at <= ?1 AND breached_at IS NULL ORDER BY due_at"),
+                // Another engine's tasks (from the hub) run their timers there.
+                (TimerKind::Remind, "status = 'pending' AND remind_at <= ?1 AND reminded_at IS NULL AND owner IS NULL ORDER BY remind_at"),
+                (TimerKind::Breach, "status = 'pending' AND due_at <= ?1 AND breached_at IS NULL AND owner IS NULL ORDER BY due_at"),
             ] {
                 let mut stmt = conn.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE {sql} LIMIT ?2"))?;
                 let rows = stmt.query_map(params![now, limit], task_row)?.map(|r| r.map(with_current_role)).collect::<rusqlite::Result<Vec<_>>>()?;
@@ -374,8 +440,9 @@ impl Store {
                     Some(Event::TaskEscalated { task: task_id, role, by: "sla".into(), due_at: Some(due_at) })
                 }
                 Breach::Decide(decision) => {
-                    decide_in(conn, task_id, decision.clone(), true)?;
-                    Some(Event::DecisionRecorded { task: task_id, decision })
+                    // With a hub, the run goes on when the hub accepts the policy's decision.
+                    let decided = decide_in(conn, task_id, decision.clone(), true)?;
+                    (!decided.pending_sync).then_some(Event::DecisionRecorded { task: task_id, decision })
                 }
                 Breach::Attention => None,
             };
@@ -518,7 +585,14 @@ impl Store {
 }
 
 /// `policy` decisions (a breached SLA) go through claims; people's decisions do not.
-fn decide_in(conn: &Connection, task_id: Uuid, decision: Decision, policy: bool) -> Result<Uuid> {
+/// With a hub the decision is recorded here and sent to the hub; the run is told only once
+/// the hub accepts it (see `sync::apply_in`).
+fn decide_in(
+    conn: &Connection,
+    task_id: Uuid,
+    decision: Decision,
+    policy: bool,
+) -> Result<Decided> {
     let id = task_id.to_string();
     let now = now_ms();
     let run: Option<(String, String)> = conn
@@ -531,12 +605,13 @@ fn decide_in(conn: &Connection, task_id: Uuid, decision: Decision, policy: bool)
     let Some((run, draft)) = run else {
         return Err(claim_refusal(conn, &id)?);
     };
-    if let (processops_core::journal::Action::Edit, Some(edited)) =
-        (decision.action, decision.text.as_deref())
-    {
-        let diff = processops_core::journal::edit_diff(&draft, edited);
-        conn.prepare_cached("UPDATE tasks SET diff = ?1 WHERE id = ?2")?
-            .execute(params![diff, id])?;
+    record_diff(conn, &id, &draft, &decision)?;
+    let run_id = Uuid::parse_str(&run).unwrap_or_default();
+    if crate::sync::send_decision_in(conn, task_id, &decision)? {
+        return Ok(Decided {
+            run: run_id,
+            pending_sync: true,
+        });
     }
     append_events(
         conn,
@@ -547,7 +622,26 @@ fn decide_in(conn: &Connection, task_id: Uuid, decision: Decision, policy: bool)
         }],
         Some(RunStatus::Running),
     )?;
-    Ok(Uuid::parse_str(&run).unwrap_or_default())
+    Ok(Decided {
+        run: run_id,
+        pending_sync: false,
+    })
+}
+
+/// For an edit: keep the unified diff from the draft to the edited text.
+pub(crate) fn record_diff(
+    conn: &Connection,
+    id: &str,
+    draft: &str,
+    decision: &Decision,
+) -> Result<()> {
+    let diff = match (decision.action, decision.text.as_deref()) {
+        (Action::Edit, Some(edited)) => Some(processops_core::journal::edit_diff(draft, edited)),
+        _ => None,
+    };
+    conn.prepare_cached("UPDATE tasks SET diff = ?1 WHERE id = ?2")?
+        .execute(params![diff, id])?;
+    Ok(())
 }
 
 fn escalate_in(
@@ -572,6 +666,7 @@ fn escalate_in(
     let Some(run) = run else {
         return Err(already_decided(conn, &id)?);
     };
+    crate::sync::publish_move_in(conn, task_id, &role)?;
     append_events(
         conn,
         &run,

@@ -8,8 +8,8 @@ use std::time::Duration;
 use crate::SyncError;
 use crate::replica::{Cursor, PageStep, acknowledged_after_gap, advance};
 use crate::wire::{
-    Event, HubErrorBody, HubEvent, MAX_PULL_EVENTS, MAX_PUSH_EVENTS, PullResponse, PushRequest,
-    PushResponse, WIRE_VERSION,
+    EnrolRequest, EnrolResponse, Event, HubErrorBody, HubEvent, MAX_PULL_EVENTS, MAX_PUSH_EVENTS,
+    Principal, PullResponse, PushRequest, PushResponse, WIRE_VERSION,
 };
 
 /// Why a request to the hub failed.
@@ -308,6 +308,21 @@ impl HttpTransport {
     }
 }
 
+/// Enrol a device with a one-time code (`POST /v1/enrol`, the one call without a token).
+pub async fn enrol(base: &str, request: &EnrolRequest) -> Result<EnrolResponse, TransportError> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| TransportError::Unavailable(format!("cannot build an HTTP client: {e}")))?;
+    let response = client
+        .post(format!("{}/v1/enrol", base.trim_end_matches('/')))
+        .json(request)
+        .send()
+        .await;
+    HttpTransport::answer(response).await
+}
+
 /// reqwest's errors carry the URL; ours carry no query strings or tokens, but keep messages
 /// short and uniform anyway.
 fn without_url(e: &reqwest::Error) -> String {
@@ -316,6 +331,19 @@ fn without_url(e: &reqwest::Error) -> String {
         e.truncate(i);
     }
     e
+}
+
+impl HttpTransport {
+    /// Who the token belongs to (`GET /v1/me`): the user's current roles and scopes.
+    pub async fn me(&self) -> Result<Principal, TransportError> {
+        let response = self
+            .client
+            .get(format!("{}/v1/me", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await;
+        Self::answer(response).await
+    }
 }
 
 impl Transport for HttpTransport {

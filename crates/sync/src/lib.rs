@@ -13,7 +13,8 @@ pub mod rules;
 pub mod wire;
 
 pub use client::{
-    HttpTransport, LocalReplica, Options, Position, Report, Transport, TransportError, sync_once,
+    HttpTransport, LocalReplica, Options, Position, Report, Transport, TransportError, enrol,
+    sync_once,
 };
 pub use replica::{Cursor, View};
 pub use wire::*;

@@ -50,6 +50,9 @@ pub fn authorize(p: &Principal, event: &Event) -> Result<(), Refusal> {
             }
             Ok(())
         }
+        // An engine decides its own tasks by policy (a breached SLA); `judge_task` checks
+        // that it owns the task.
+        Change::Decided { .. } if p.has(Role::Engine) => Ok(()),
         Change::Decided { .. } | Change::ConflictResolved { .. } => needs(Role::Approver),
         Change::Tagged { op } => {
             needs(Role::Evaluator)?;
@@ -75,6 +78,13 @@ pub fn authorize(p: &Principal, event: &Event) -> Result<(), Refusal> {
                     "version {hash} does not match its content (SHA-256 {})",
                     content_hash(canonical)
                 )));
+            }
+            Ok(())
+        }
+        Change::Claimed { key, .. } => {
+            needs(Role::Engine)?;
+            if key.trim().is_empty() {
+                return Err(Refusal::Invalid("a claim needs a key".into()));
             }
             Ok(())
         }
@@ -147,7 +157,9 @@ pub fn judge_task(
             None,
         )),
         (Change::Decided { base, decision, .. }, Some(t)) => {
-            if !p.in_scope(&t.role) {
+            let by_owning_engine = p.has(Role::Engine) && t.owner == event.device;
+            let approver_in_scope = p.has(Role::Approver) && p.in_scope(&t.role);
+            if !(by_owning_engine || approver_in_scope) {
                 return Err(Refusal::Forbidden(format!(
                     "`{}` may not decide tasks for role `{}`",
                     p.user, t.role
@@ -225,6 +237,15 @@ pub fn judge_publish(current: Option<&str>, base: Option<&str>, version_known: b
             "the channel moved to {} after you looked",
             current.unwrap_or("nothing")
         ))
+    }
+}
+
+/// Claiming a trigger occurrence: the first engine to claim a key holds it for good.
+pub fn judge_claim(holder: Option<Uuid>, device: Uuid) -> Verdict {
+    match holder {
+        None => Verdict::Accepted,
+        Some(d) if d == device => Verdict::Accepted,
+        Some(d) => Verdict::conflict(format!("engine {d} claimed it first")),
     }
 }
 
@@ -350,6 +371,36 @@ mod tests {
     }
 
     #[test]
+    fn an_engine_decides_only_the_tasks_it_owns() {
+        let engine = Principal {
+            roles: vec![Role::Engine],
+            scopes: vec![],
+            ..approver()
+        };
+        // (owner of the task, allowed): the event comes from device 1.
+        for (owner, allowed) in [(1, true), (7, false)] {
+            let current = TaskHead {
+                owner: Uuid::from_u128(owner),
+                ..head(false)
+            };
+            let event = decided(50, Action::Approve);
+            assert!(authorize(&engine, &event).is_ok());
+            let verdict = judge_task(Some(&current), &engine, &event);
+            assert_eq!(verdict.is_ok(), allowed, "owner {owner}: {verdict:?}");
+        }
+        // An approver without the engine role never gets the owner's exemption.
+        let outsider = Principal {
+            scopes: vec!["legal".into()],
+            ..approver()
+        };
+        let current = TaskHead {
+            owner: Uuid::from_u128(1),
+            ..head(false)
+        };
+        assert!(judge_task(Some(&current), &outsider, &decided(50, Action::Approve)).is_err());
+    }
+
+    #[test]
     fn authorization_table() {
         let p = approver();
         let mut forged_device = decided(50, Action::Approve);
@@ -375,6 +426,42 @@ mod tests {
         for (event, ok) in cases {
             assert_eq!(authorize(&p, &event).is_ok(), ok, "{event:?}");
         }
+    }
+
+    #[test]
+    fn claims_table() {
+        let (me, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        // (holder before, claimant) → accepted?
+        for (holder, claimant, accepted) in [
+            (None, me, true),
+            (Some(me), me, true),
+            (Some(other), me, false),
+            (Some(me), other, false),
+        ] {
+            let verdict = judge_claim(holder, claimant);
+            assert_eq!(verdict.is_accepted(), accepted, "{holder:?} {claimant}");
+        }
+        // Only engines claim, and a claim names a key.
+        let claim = |key: &str| Event {
+            change: Change::Claimed {
+                blueprint: "b".into(),
+                key: key.into(),
+            },
+            ..decided(0, Action::Approve)
+        };
+        assert!(matches!(
+            authorize(&approver(), &claim("k")),
+            Err(Refusal::Forbidden(_))
+        ));
+        let engine = Principal {
+            roles: vec![Role::Engine],
+            ..approver()
+        };
+        assert!(authorize(&engine, &claim("k")).is_ok());
+        assert!(matches!(
+            authorize(&engine, &claim(" ")),
+            Err(Refusal::Invalid(_))
+        ));
     }
 
     #[test]

@@ -85,6 +85,11 @@ pub enum Change {
         #[serde(default)]
         base: Option<String>,
     },
+    /// An engine claims one trigger occurrence (a schedule's fire, a dropped file, a webhook
+    /// delivery with an idempotency key), so that of several engines serving a blueprint
+    /// exactly one starts its run. The first claim of a key wins; the winner may claim it
+    /// again (after a restart).
+    Claimed { blueprint: String, key: String },
 }
 
 impl Change {
@@ -97,6 +102,7 @@ impl Change {
             Self::Tagged { .. } => "tagged",
             Self::VersionAdded { .. } => "version_added",
             Self::Published { .. } => "published",
+            Self::Claimed { .. } => "claimed",
         }
     }
 
@@ -118,6 +124,7 @@ impl Change {
             Self::Published {
                 blueprint, stage, ..
             } => format!("channel:{blueprint}/{stage}"),
+            Self::Claimed { blueprint, key } => format!("claim:{blueprint}/{key}"),
         }
     }
 

@@ -4,10 +4,12 @@ import type {
   BlueprintSource,
   BlueprintSummary,
   ClaimRequest,
+  ConflictDto,
   DecisionRequest,
   DecisionResponse,
   DryRunReport,
   DryRunRequest,
+  EnrolHubRequest,
   EvalProgress,
   FeedbackQuery,
   Health,
@@ -24,6 +26,7 @@ import type {
   StartRunRequest,
   StartRunResponse,
   StoreKeyRequest,
+  SyncStatusDto,
   TagRequest,
   TagResponse,
   TaskDetail,
@@ -83,6 +86,15 @@ export function createClient(transport: Transport) {
       t.send<TaskSummary>({ command: "claim", args: { id, request: req }, method: "POST", path: `/api/tasks/${enc(id)}/claim`, body: req }),
     unclaim: (id: string, req: ClaimRequest) =>
       t.send<TaskSummary>({ command: "unclaim", args: { id, request: req }, method: "POST", path: `/api/tasks/${enc(id)}/unclaim`, body: req }),
+
+    taskConflicts: (id: string) =>
+      t.send<ConflictDto[]>({ command: "task_conflicts", args: { id }, method: "GET", path: `/api/tasks/${enc(id)}/conflicts` }),
+    resolveConflict: (id: string, note: string | null) =>
+      t.send<ConflictDto>({ command: "resolve_conflict", args: { id, request: { note } }, method: "POST", path: `/api/conflicts/${enc(id)}/resolve`, body: { note } }),
+    syncStatus: () => t.send<SyncStatusDto>({ command: "sync_status", method: "GET", path: "/api/sync" }),
+    syncNow: () => t.send<SyncStatusDto>({ command: "sync_now", method: "POST", path: "/api/sync" }),
+    enrolHub: (req: EnrolHubRequest) =>
+      t.send<SyncStatusDto>({ command: "enrol_hub", args: { request: req }, method: "POST", path: "/api/sync/enrol", body: req }),
 
     evalQueue: (q: QueueQuery) =>
       t.send<QueueItem[]>({ command: "eval_queue", args: { query: q }, method: "GET", path: "/api/eval/queue", query: { ...q } }),

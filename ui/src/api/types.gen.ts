@@ -264,7 +264,16 @@ breached_at: number | null,
 /**
  * Who holds the task, if anyone.
  */
-claimed_by: string | null, };
+claimed_by: string | null, 
+/**
+ * With a hub: `pending` (decided here, waiting for the hub; its output waits too),
+ * `accepted`, or `conflict` (a decision on it lost: see the task's conflicts).
+ */
+sync: string | null, 
+/**
+ * With a hub: the device whose engine runs the task's run, when it is another one.
+ */
+owner: string | null, };
 
 export type TaskDetail = { task: TaskSummary, 
 /**
@@ -346,7 +355,59 @@ text?: string | null,
  */
 reason?: string | null, };
 
-export type DecisionResponse = { task_id: string, run_id: string, };
+export type DecisionResponse = { task_id: string, run_id: string, 
+/**
+ * With a hub: the decision waits for the hub's verdict before the run goes on.
+ */
+pending_sync: boolean, };
+
+export type SyncStatusDto = { 
+/**
+ * Whether this project is a device of a hub at all.
+ */
+enrolled: boolean, hub: string | null, team: string | null, user: string | null, device: string | null, 
+/**
+ * Whether the last round reached the hub (`null` before the first round).
+ */
+online: boolean | null, 
+/**
+ * Own changes the hub has not acknowledged yet.
+ */
+pending: number, 
+/**
+ * How far this device has applied the team's log.
+ */
+cursor: number, last_sync_at: number | null, 
+/**
+ * Why the last round failed, if it did.
+ */
+last_error: string | null, open_conflicts: number, };
+
+export type ConflictDto = { 
+/**
+ * The losing decision's event id.
+ */
+id: string, task_id: string, 
+/**
+ * Who made the losing decision, and when (Unix ms).
+ */
+actor: string, at: number, decision: Decision, reason: string, resolved: boolean, resolved_by: string | null, resolved_at: number | null, note: string | null, };
+
+export type ResolveRequest = { note?: string, };
+
+export type EnrolHubRequest = { 
+/**
+ * The hub's address, e.g. `https://hub.example.com`.
+ */
+url: string, 
+/**
+ * The one-time code from the hub's admin.
+ */
+code: string, 
+/**
+ * A name for this device, shown to the hub's admins.
+ */
+device_name?: string, };
 
 export type ClaimRequest = { 
 /**

@@ -14,6 +14,7 @@ import { useEffect, useState, type ReactNode } from "react";
 import { NavLink, Outlet } from "react-router";
 import { api } from "../api/client";
 import { CommandPalette } from "./CommandPalette";
+import { HubStatus } from "./HubStatus";
 import { useMe } from "./me";
 import { setTheme } from "./theme";
 
@@ -76,6 +77,7 @@ export function Layout() {
         <RailLink to="/evaluate" icon={<FlaskConical />} label="Evaluate" />
         <RailLink to="/blueprints" icon={<LayoutTemplate />} label="Blueprints" />
         <div className="flex-1" />
+        <HubStatus />
         <RailLink to="/settings" icon={<Settings />} label="Settings" />
         <div className="mt-1 flex items-center gap-2 border-t border-border px-2.5 pt-2 text-xs text-muted">
           <span

@@ -34,6 +34,8 @@ function task(id: string, over: Partial<TaskSummary> = {}): TaskSummary {
     attention: false,
     breached_at: null,
     claimed_by: null,
+    sync: null,
+    owner: null,
     ...over,
   };
 }
@@ -66,7 +68,7 @@ function fakeClient(initial: TaskSummary[]) {
     ),
     decide: vi.fn(async (id: string, _req?: DecisionRequest): Promise<DecisionResponse> => {
       tasks = tasks.map((t) => (t.id === id ? { ...t, status: "decided" } : t));
-      return { task_id: id, run_id: `run-${id}` };
+      return { task_id: id, run_id: `run-${id}`, pending_sync: false };
     }),
     claim: vi.fn(async (id: string) => tasks.find((t) => t.id === id)!),
     unclaim: vi.fn(async (id: string) => tasks.find((t) => t.id === id)!),
@@ -120,7 +122,8 @@ describe("InboxPage", () => {
     await waitFor(() => expect(router.state.location.pathname).toBe("/inbox/t1"));
     const detail = await screen.findByTestId("inbox-detail");
     expect(await within(detail).findByRole("heading", { name: "Task t1" })).toBeInTheDocument();
-    expect(await within(detail).findByTestId("task-draft")).toHaveTextContent("Draft of t1");
+    // The pane shows "Loading the draft…" until the detail arrives (the list carries no drafts).
+    await waitFor(() => expect(within(detail).getByTestId("task-draft")).toHaveTextContent("Draft of t1"));
     expect(within(row("t1")!).getByText("3h 0m")).toBeInTheDocument();
   });
 
@@ -144,7 +147,7 @@ describe("InboxPage", () => {
     await waitFor(() => expect(focused()).toBe("t3"));
 
     // Confirmed: the task leaves the pending list.
-    await act(async () => sent.resolve({ task_id: "t2", run_id: "run-t2" }));
+    await act(async () => sent.resolve({ task_id: "t2", run_id: "run-t2", pending_sync: false }));
     await waitFor(() => expect(row("t2")).toBeUndefined());
   });
 

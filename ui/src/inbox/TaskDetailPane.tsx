@@ -19,6 +19,7 @@ import { ContextView } from "./ContextView";
 import { useRunDetail, useTaskDetail } from "./data";
 import { nextRole } from "./decisions";
 import { DraftEditor } from "./DraftEditor";
+import { HubChip, HubPanel } from "./HubState";
 import { BlockTitle, DecisionBadge, decisionLabel, UnifiedDiff } from "./parts";
 import { duration, formatDate, sla } from "./sla";
 
@@ -157,6 +158,7 @@ export function TaskDetailPane({
               confirm it.
             </Banner>
           )}
+          {(task.sync || task.owner) && <HubPanel task={task} now={now} />}
           {task.attention && task.status === "pending" && (
             <Banner tone="danger" icon={<TriangleAlert className="size-4" />}>
               Needs attention: the SLA ran out and its policy left this task for a person to look at.
@@ -255,6 +257,7 @@ function MetaChips({ task, now, syncing }: { task: TaskSummary; now: number; syn
       ) : task.decision ? (
         <DecisionBadge action={task.decision.action} />
       ) : null}
+      {!syncing && <HubChip task={task} />}
       {chip && (
         <Badge tone={chip.tone} title={chip.title} className="tabular-nums">
           {chip.tone === "danger" ? chip.label : `Due in ${chip.label}`}

@@ -5,6 +5,7 @@ import { CloudUpload, Pencil, TriangleAlert, UserRound } from "lucide-react";
 import { memo, useCallback, useEffect, useMemo, useRef, type MouseEvent } from "react";
 import type { DecisionRequest, TaskSummary } from "../api/types.gen";
 import { Badge } from "../components/ui";
+import { HubChip } from "./HubState";
 import { DecisionBadge } from "./parts";
 import { age, sla } from "./sla";
 
@@ -170,6 +171,8 @@ const TaskRow = memo(function TaskRow({ task, top, focused, selected, syncing, e
             <CloudUpload className="size-3 animate-pulse" aria-hidden />
             Pending sync
           </Badge>
+        ) : task.sync === "conflict" || task.sync === "pending" ? (
+          <HubChip task={task} />
         ) : chip ? (
           <Badge tone={chip.tone} title={chip.title} className="tabular-nums">
             {chip.label}

@@ -15,6 +15,8 @@ export interface InboxFilters {
   role: string | null;
   due: DueFilter;
   q: string;
+  /** Only tasks with a decision the team's hub did not accept (a conflict). */
+  conflicts: boolean;
 }
 
 export interface SavedView {
@@ -31,12 +33,14 @@ export interface Me {
   singleUser: boolean;
 }
 
-export const DEFAULT_FILTERS: InboxFilters = { status: "pending", blueprint: null, role: null, due: "any", q: "" };
+export const DEFAULT_FILTERS: InboxFilters = { status: "pending", blueprint: null, role: null, due: "any", q: "", conflicts: false };
 
 export const BUILTIN_VIEWS: readonly SavedView[] = [
   { id: "all", name: "All pending", filters: DEFAULT_FILTERS, builtin: true },
   { id: "mine", name: "Mine", filters: { ...DEFAULT_FILTERS, role: MINE }, builtin: true },
   { id: "overdue", name: "Overdue", filters: { ...DEFAULT_FILTERS, due: "overdue" }, builtin: true },
+  // Conflicts sit on decided tasks too (a decision that came late): every status.
+  { id: "conflicts", name: "Conflicts", filters: { ...DEFAULT_FILTERS, status: "all", conflicts: true }, builtin: true },
 ];
 
 export function sameFilters(a: InboxFilters, b: InboxFilters): boolean {
@@ -45,6 +49,7 @@ export function sameFilters(a: InboxFilters, b: InboxFilters): boolean {
     a.blueprint === b.blueprint &&
     a.role === b.role &&
     a.due === b.due &&
+    a.conflicts === b.conflicts &&
     a.q.trim() === b.q.trim()
   );
 }
@@ -66,9 +71,10 @@ export function isMine(t: TaskSummary, me: Me): boolean {
 
 /** The client-side part of the filters; the list keeps the server's order (soonest due first). */
 export function applyFilters(tasks: readonly TaskSummary[], f: InboxFilters, now: number, me: Me): TaskSummary[] {
-  if (f.blueprint === null && f.role === null && f.due === "any") return tasks as TaskSummary[];
+  if (f.blueprint === null && f.role === null && f.due === "any" && !f.conflicts) return tasks as TaskSummary[];
   const eod = endOfDay(now);
   return tasks.filter((t) => {
+    if (f.conflicts && t.sync !== "conflict") return false;
     if (f.blueprint !== null && t.blueprint !== f.blueprint) return false;
     if (f.role === MINE) {
       if (!isMine(t, me)) return false;
@@ -97,6 +103,7 @@ export function parseFilters(value: unknown): InboxFilters {
     role: typeof v.role === "string" ? v.role : null,
     due,
     q: typeof v.q === "string" ? v.q : "",
+    conflicts: v.conflicts === true,
   };
 }
 

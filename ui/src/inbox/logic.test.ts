@@ -25,6 +25,8 @@ function task(over: Partial<TaskSummary> & { id: string }): TaskSummary {
     attention: false,
     breached_at: null,
     claimed_by: null,
+    sync: null,
+    owner: null,
     ...over,
   };
 }
@@ -34,7 +36,7 @@ const tasks = [
   task({ id: "breached", due_at: NOW + H, breached_at: NOW - 60_000, role: "support-lead" }),
   task({ id: "today", due_at: NOW + 2 * H, blueprint: "sales" }),
   task({ id: "tomorrow", due_at: NOW + 24 * H, role: "sales-lead", blueprint: "sales" }),
-  task({ id: "undated", claimed_by: "alice", role: "legal" }),
+  task({ id: "undated", claimed_by: "alice", role: "legal", sync: "conflict" }),
 ];
 const me = { name: "alice", roles: ["support-agent"], singleUser: false };
 const run = (f: Partial<InboxFilters>, who = me) => applyFilters(tasks, { ...DEFAULT_FILTERS, ...f }, NOW, who).map((t) => t.id);
@@ -48,6 +50,7 @@ describe("applyFilters", () => {
     ["a role", { role: "sales-lead" }, ["tomorrow"]],
     ["mine: my roles or claimed by me", { role: MINE }, ["overdue", "today", "undated"]],
     ["filters combine", { blueprint: "sales", due: "today" as const }, ["today"]],
+    ["conflicts: a decision on it lost on the hub", { conflicts: true }, ["undated"]],
   ])("%s", (_name, f, expected) => {
     expect(run(f)).toEqual(expected);
   });
@@ -73,6 +76,7 @@ describe("filters helpers", () => {
   it("sameFilters ignores surrounding spaces in the search", () => {
     expect(sameFilters({ ...DEFAULT_FILTERS, q: " invoice " }, { ...DEFAULT_FILTERS, q: "invoice" })).toBe(true);
     expect(sameFilters(DEFAULT_FILTERS, { ...DEFAULT_FILTERS, role: MINE })).toBe(false);
+    expect(sameFilters(DEFAULT_FILTERS, { ...DEFAULT_FILTERS, conflicts: true })).toBe(false);
   });
 });
 

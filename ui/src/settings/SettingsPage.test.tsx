@@ -2,7 +2,7 @@ import { cleanup, fireEvent, screen, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { renderScreen } from "../runs/testing";
 
-const api = vi.hoisted(() => ({ settings: vi.fn(), storeKey: vi.fn() }));
+const api = vi.hoisted(() => ({ settings: vi.fn(), storeKey: vi.fn(), syncStatus: vi.fn(), enrolHub: vi.fn() }));
 vi.mock("../api/client", () => ({ api }));
 const setActAs = vi.fn();
 vi.mock("../app/me", () => ({
@@ -24,7 +24,13 @@ vi.mock("../app/me", () => ({
 
 const { SettingsPage } = await import("./SettingsPage");
 
+const LOCAL_ONLY = {
+  enrolled: false, hub: null, team: null, user: null, device: null, online: null,
+  pending: 0, cursor: 0, last_sync_at: null, last_error: null, open_conflicts: 0,
+};
+
 beforeEach(() => {
+  api.syncStatus.mockResolvedValue(LOCAL_ONLY);
   localStorage.clear();
   document.documentElement.classList.remove("dark");
   api.settings.mockResolvedValue({
@@ -47,6 +53,39 @@ afterEach(() => {
 });
 
 describe("SettingsPage", () => {
+  it("shows the hub link when enrolled, and how to enrol when not", async () => {
+    renderScreen(<SettingsPage />);
+    // Not enrolled: the form connects with the hub's address and a one-time code.
+    await screen.findByTestId("hub-url");
+    expect(screen.getByTestId("hub-connect")).toBeDisabled();
+    api.enrolHub.mockRejectedValueOnce(new Error("the hub at https://hub.acme.test refused the enrolment: the code is unknown or used"));
+    fireEvent.change(screen.getByTestId("hub-url"), { target: { value: " https://hub.acme.test " } });
+    fireEvent.change(screen.getByTestId("hub-code"), { target: { value: "K7PQM-2XWRT" } });
+    fireEvent.click(screen.getByTestId("hub-connect"));
+    expect(await screen.findByRole("alert")).toHaveTextContent("the code is unknown or used");
+    expect(api.enrolHub).toHaveBeenCalledWith({ url: "https://hub.acme.test", code: "K7PQM-2XWRT" });
+    cleanup();
+    api.syncStatus.mockResolvedValue({
+      ...LOCAL_ONLY,
+      enrolled: true,
+      hub: "https://hub.acme.test",
+      team: "acme",
+      user: "dana",
+      device: "0193c0de-0000-7000-8000-000000000001",
+      online: false,
+      pending: 2,
+      cursor: 41,
+      last_error: "cannot reach the hub: connection refused",
+      open_conflicts: 1,
+    });
+    renderScreen(<SettingsPage />);
+    const hub = await screen.findByTestId("hub-settings");
+    expect(within(hub).getByText("https://hub.acme.test")).toBeInTheDocument();
+    expect(hub).toHaveTextContent("2 change(s) waiting · 1 open conflict(s) · hub position 41");
+    expect(within(hub).getByText(/connection refused/)).toBeInTheDocument();
+    expect(screen.getByText("Offline")).toBeInTheDocument();
+  });
+
   it("switches to the dark theme and remembers it", async () => {
     renderScreen(<SettingsPage />);
     fireEvent.click(screen.getByTestId("settings-theme-dark"));

@@ -1,5 +1,5 @@
 // Settings: who I am, how the app looks, model providers and keys, blueprint agents, the hub.
-import { useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { clsx } from "clsx";
 import { Check, CircleAlert, Laptop, Moon, Sun, X } from "lucide-react";
 import { Fragment, useMemo, useState, useSyncExternalStore, type ReactNode } from "react";
@@ -424,31 +424,104 @@ function AgentsSection({ agents }: { agents: AgentView[] }) {
 }
 
 function HubSection() {
+  const status = useQuery({ queryKey: ["sync"], queryFn: api.syncStatus, refetchInterval: 3_000 });
+  const s = status.data;
   return (
     <Section
       id="hub"
       title="Hub"
-      description="Connect this installation to a team hub to share blueprints, tasks and feedback."
-      aside={<Badge>Coming soon</Badge>}
+      description="A team hub shares tasks, decisions, feedback tags and blueprint versions between desktops and headless engines. Decisions made offline sync later; conflicting ones are shown, never lost."
+      aside={s?.enrolled ? <Badge tone={s.online === false ? "warn" : "ok"}>{s.online === false ? "Offline" : "Connected"}</Badge> : <Badge>Local only</Badge>}
     >
-      <fieldset disabled className="flex flex-col gap-3 p-4" aria-describedby="hub-note">
-        <div className="grid gap-3 sm:grid-cols-2">
-          <label className="flex flex-col gap-1">
-            <span className="text-xs font-medium text-muted">Hub URL</span>
-            <input className={inputClass} placeholder="https://hub.example.com" />
-          </label>
-          <label className="flex flex-col gap-1">
-            <span className="text-xs font-medium text-muted">Enrolment code</span>
-            <input className={clsx(inputClass, "font-mono")} placeholder="XXXX-XXXX-XXXX" />
-          </label>
+      {status.isError ? (
+        <ErrorState error={status.error} />
+      ) : !s ? (
+        <Spinner label="Loading…" />
+      ) : s.enrolled ? (
+        <div data-testid="hub-settings">
+          <Row label="Hub">
+            <span className="font-mono text-[12.5px]">{s.hub ?? "?"}</span>
+          </Row>
+          <Row label="Team and user">
+            {s.team ?? "?"} · {s.user ?? "?"}
+          </Row>
+          <Row label="This device" hint="Its token is kept in a file only you can read, next to the project's store.">
+            <span className="font-mono text-[12px]">{s.device}</span>
+          </Row>
+          <Row label="Sync">
+            {s.last_sync_at ? `Last synced ${new Date(s.last_sync_at).toLocaleString()}` : "Not synced yet"} · {s.pending} change(s)
+            waiting · {s.open_conflicts} open conflict(s) · hub position {s.cursor}
+          </Row>
+          {s.last_error && (
+            <Row label="Last error">
+              <span className="text-danger">{s.last_error}</span>
+            </Row>
+          )}
         </div>
-        <div className="flex items-center gap-3">
-          <Button variant="primary">Connect</Button>
-          <span id="hub-note" className="text-xs text-muted">
-            Team sync arrives with the hub. Until then everything stays on this machine.
-          </span>
-        </div>
-      </fieldset>
+      ) : (
+        <EnrolForm />
+      )}
     </Section>
+  );
+}
+
+/** Join a team hub with a one-time code from its admin; syncing starts at once. */
+function EnrolForm() {
+  const qc = useQueryClient();
+  const [url, setUrl] = useState("");
+  const [code, setCode] = useState("");
+  const enrol = useMutation({
+    mutationFn: () => api.enrolHub({ url: url.trim(), code: code.trim() }),
+    onSuccess: (status) => {
+      qc.setQueryData(["sync"], status);
+      void qc.invalidateQueries({ queryKey: ["sync"] });
+    },
+  });
+  return (
+    <form
+      className="flex flex-col gap-3 p-4"
+      data-testid="hub-settings"
+      onSubmit={(e) => {
+        e.preventDefault();
+        enrol.mutate();
+      }}
+    >
+      <p className="text-[13px] text-muted">
+        Everything stays on this machine until you join a team hub. Ask its admin for a one-time code (
+        <code className="font-mono text-[12px]">processops hub code TEAM USER</code>).
+      </p>
+      <div className="grid gap-3 sm:grid-cols-2">
+        <label className="flex flex-col gap-1">
+          <span className="text-xs font-medium text-muted">Hub URL</span>
+          <input
+            className={inputClass}
+            data-testid="hub-url"
+            value={url}
+            onChange={(e) => setUrl(e.target.value)}
+            placeholder="https://hub.example.com"
+          />
+        </label>
+        <label className="flex flex-col gap-1">
+          <span className="text-xs font-medium text-muted">Enrolment code</span>
+          <input
+            className={clsx(inputClass, "font-mono")}
+            data-testid="hub-code"
+            value={code}
+            onChange={(e) => setCode(e.target.value)}
+            placeholder="XXXXX-XXXXX"
+          />
+        </label>
+      </div>
+      <div className="flex items-center gap-3">
+        <Button type="submit" variant="primary" data-testid="hub-connect" disabled={enrol.isPending || !url.trim() || !code.trim()}>
+          {enrol.isPending ? "Connecting…" : "Connect"}
+        </Button>
+        {enrol.isError && (
+          <span role="alert" className="text-xs text-danger">
+            {enrol.error.message}
+          </span>
+        )}
+      </div>
+    </form>
   );
 }

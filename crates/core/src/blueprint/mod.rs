@@ -44,10 +44,16 @@ pub fn check(source: &str) -> Checked {
 /// Content address of a blueprint: SHA-256 over its canonical JSON (keys sorted, no
 /// whitespace), so formatting and comments in the YAML do not make a new version.
 pub fn version_hash(bp: &Blueprint) -> String {
+    hex::encode(Sha256::digest(canonical(bp).as_bytes()))
+}
+
+/// The canonical JSON a version's hash is taken of (sorted keys, no whitespace): what the hub
+/// checks a shared version against.
+pub fn canonical(bp: &Blueprint) -> String {
     let value = serde_json::to_value(bp).unwrap_or(Value::Null);
     let mut bytes = Vec::new();
     write_canonical(&value, &mut bytes);
-    hex::encode(Sha256::digest(&bytes))
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 fn write_canonical(value: &Value, out: &mut Vec<u8>) {

@@ -3,6 +3,7 @@
 //! judges every event against its entity's head (with `processops_sync::rules`) and writes
 //! the event, its verdict and the new head together.
 
+mod batch;
 mod postgres;
 mod sqlite;
 
@@ -215,6 +216,10 @@ pub(crate) enum Effect {
         stage: String,
         hash: String,
     },
+    /// A trigger occurrence's first claim.
+    Claim {
+        entity: String,
+    },
 }
 
 /// The state a judgement reads, fetched by the backend inside the push transaction.
@@ -225,6 +230,8 @@ pub(crate) enum Head {
         current: Option<String>,
         version_known: bool,
     },
+    /// The device holding a claim, if any.
+    Claim(Option<Uuid>),
     Free,
 }
 
@@ -284,6 +291,17 @@ pub(crate) fn judge(
             };
             (verdict, effect)
         }
+        (Change::Claimed { .. }, Head::Claim(holder)) => {
+            let verdict = rules::judge_claim(holder, event.device);
+            let effect = if verdict.is_accepted() && holder.is_none() {
+                Effect::Claim {
+                    entity: event.change.entity(),
+                }
+            } else {
+                Effect::None
+            };
+            (verdict, effect)
+        }
         (_, Head::Task(current)) => {
             let (verdict, next) = judge_task(planted, current.as_ref(), p, event)?;
             let effect = match (&verdict, next, &event.change) {
@@ -302,6 +320,26 @@ pub(crate) fn judge(
             )));
         }
     })
+}
+
+/// How a push lines up with the pushing device's row (`last_seq`, `revoked_at`, read under
+/// the push's lock): `Ok((last, skip))`, the device's highest sequence number on the hub and
+/// the number of leading re-sent events it holds already, or the gap answer. Shared by both
+/// backends.
+pub(crate) fn plan_push(
+    device_row: Option<(i64, Option<i64>)>,
+    events: &[Event],
+) -> Result<std::result::Result<(u64, usize), PushOutcome>> {
+    let last = match device_row {
+        Some((last, None)) => to_u64(last),
+        _ => return Err(HubError::Unauthorized("this device is not enrolled".into())),
+    };
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    match rules::plan_batch(last, &seqs) {
+        rules::BatchPlan::Store { skip } => Ok(Ok((last, skip))),
+        rules::BatchPlan::Gap { expected } => Ok(Err(PushOutcome::Gap { expected })),
+        rules::BatchPlan::Invalid(m) => Err(HubError::Invalid(m)),
+    }
 }
 
 pub(crate) fn now_ms() -> i64 {

@@ -11,20 +11,22 @@
 use std::str::FromStr as _;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
-use processops_sync::rules::{BatchPlan, ConflictState, TaskHead, authorize, plan_batch};
-use processops_sync::{
-    Change, Event, HubEvent, Principal, PullResponse, PushResponse, PushResult, Role, Verdict,
-};
+use processops_sync::rules::{ConflictState, TaskHead, authorize};
+use processops_sync::{Event, HubEvent, Principal, PullResponse, PushResponse, Role, Verdict};
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
+use super::batch::{BatchHeads, Judged, Wanted, judge_batch};
 use super::{
-    DeviceRecord, Effect, Head, HubStore, NewDevice, PushOutcome, Result, UserRecord, json_list,
-    judge, now_ms, parse_uuid, to_i64, to_u64,
+    DeviceRecord, HubStore, NewDevice, PushOutcome, Result, UserRecord, json_list, now_ms,
+    parse_uuid, plan_push, to_i64, to_u64,
 };
 use crate::{HubError, Planted};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_hub.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_hub.sql")),
+    (2, include_str!("../../migrations/postgres/0002_claims.sql")),
+];
 
 /// Any fixed number: the advisory lock that serialises migrations across hub processes.
 const MIGRATION_LOCK: i64 = 0x0050_524f_434f_5053;
@@ -142,12 +144,11 @@ async fn principal_of(
     user: &str,
     device: Uuid,
 ) -> Result<Principal> {
-    let row = tx
-        .query_opt(
-            "SELECT roles, scopes FROM users WHERE team = $1 AND name = $2",
-            &[&team, &user],
-        )
+    // Every request authenticates: cached statements save a round trip each.
+    let stmt = tx
+        .prepare_cached("SELECT roles, scopes FROM users WHERE team = $1 AND name = $2")
         .await?;
+    let row = tx.query_opt(&stmt, &[&team, &user]).await?;
     let (roles, scopes): (String, String) = row
         .map(|r| (r.get(0), r.get(1)))
         .unwrap_or_else(|| ("[]".into(), "[]".into()));
@@ -160,162 +161,254 @@ async fn principal_of(
     })
 }
 
-async fn read_task(tx: &Transaction<'_>, team: &str, task: Uuid) -> Result<Option<TaskHead>> {
-    let row = tx
-        .query_opt(
-            "SELECT head, role, owner, decided_by FROM tasks WHERE team = $1 AND task = $2",
-            &[&team, &task.to_string()],
-        )
-        .await?;
-    row.map(|r| {
-        Ok(TaskHead {
-            head: parse_uuid(r.get(0))?,
-            role: r.get(1),
-            owner: parse_uuid(r.get(2))?,
-            decided_by: r.get::<_, Option<&str>>(3).map(parse_uuid).transpose()?,
-        })
-    })
-    .transpose()
-}
-
-async fn read_head(
-    tx: &Transaction<'_>,
-    team: &str,
-    event: &Event,
-) -> Result<(Head, Option<TaskHead>)> {
-    Ok(match &event.change {
-        Change::TaskCreated { task, .. }
-        | Change::TaskMoved { task, .. }
-        | Change::Decided { task, .. } => (Head::Task(read_task(tx, team, *task).await?), None),
-        Change::ConflictResolved { task, conflict, .. } => {
-            let row = tx
-                .query_opt(
-                    "SELECT task, resolved_by FROM conflicts WHERE team = $1 AND event = $2",
-                    &[&team, &conflict.to_string()],
-                )
-                .await?;
-            let c = row
-                .map(|r| {
-                    Ok::<_, HubError>(ConflictState {
-                        task: parse_uuid(r.get(0))?,
-                        resolved_by: r.get::<_, Option<&str>>(1).map(parse_uuid).transpose()?,
-                    })
-                })
-                .transpose()?;
-            (Head::Conflict(c), read_task(tx, team, *task).await?)
-        }
-        Change::Published {
-            blueprint,
-            stage,
-            hash,
-            ..
-        } => {
-            let current: Option<String> = tx
-                .query_opt(
-                    "SELECT hash FROM channels WHERE team = $1 AND blueprint = $2 AND stage = $3",
-                    &[&team, blueprint, stage],
-                )
-                .await?
-                .map(|r| r.get(0));
-            let version_known = tx
-                .query_opt(
-                    "SELECT 1 FROM versions WHERE team = $1 AND hash = $2",
-                    &[&team, hash],
-                )
-                .await?
-                .is_some();
-            (
-                Head::Channel {
-                    current,
-                    version_known,
+/// Every head a batch reads (see `batch`): one query per kind of entity, after the team row
+/// is locked, so each sees every earlier push of the team.
+async fn read_heads(tx: &Transaction<'_>, team: &str, w: &Wanted) -> Result<BatchHeads> {
+    let mut heads = BatchHeads::default();
+    if !w.tasks.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "SELECT task, head, role, owner, decided_by FROM tasks
+                 WHERE team = $1 AND task = ANY($2)",
+            )
+            .await?;
+        for r in tx.query(&stmt, &[&team, &w.tasks]).await? {
+            heads.tasks.insert(
+                parse_uuid(r.get(0))?,
+                TaskHead {
+                    head: parse_uuid(r.get(1))?,
+                    role: r.get(2),
+                    owner: parse_uuid(r.get(3))?,
+                    decided_by: r.get::<_, Option<&str>>(4).map(parse_uuid).transpose()?,
                 },
-                None,
-            )
-        }
-        Change::Tagged { .. } | Change::VersionAdded { .. } => (Head::Free, None),
-    })
-}
-
-async fn write_effect(
-    tx: &Transaction<'_>,
-    team: &str,
-    event: &Event,
-    effect: Effect,
-) -> Result<()> {
-    match effect {
-        Effect::None => {}
-        Effect::Task(t) => {
-            let task = event
-                .change
-                .task()
-                .map(|t| t.to_string())
-                .unwrap_or_default();
-            tx.execute(
-                "INSERT INTO tasks (team, task, head, role, owner, decided_by) VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (team, task) DO UPDATE SET head = excluded.head, role = excluded.role,
-                 decided_by = excluded.decided_by",
-                &[
-                    &team,
-                    &task,
-                    &t.head.to_string(),
-                    &t.role,
-                    &t.owner.to_string(),
-                    &t.decided_by.map(|d| d.to_string()),
-                ],
-            )
-            .await?;
-        }
-        Effect::OpenConflict { task } => {
-            tx.execute(
-                "INSERT INTO conflicts (team, event, task) VALUES ($1, $2, $3)",
-                &[&team, &event.id.to_string(), &task.to_string()],
-            )
-            .await?;
-        }
-        Effect::ResolveConflict { conflict } => {
-            tx.execute(
-                "UPDATE conflicts SET resolved_by = $3 WHERE team = $1 AND event = $2",
-                &[&team, &conflict.to_string(), &event.id.to_string()],
-            )
-            .await?;
-        }
-        Effect::Tag { entity, counter } => {
-            tx.execute(
-                "INSERT INTO tags (team, entity, counter) VALUES ($1, $2, $3)
-                 ON CONFLICT (team, entity) DO UPDATE SET counter = greatest(tags.counter, excluded.counter)",
-                &[&team, &entity, &to_i64(counter)],
-            )
-            .await?;
-        }
-        Effect::Version => {
-            if let Change::VersionAdded {
-                blueprint,
-                hash,
-                canonical,
-                source,
-            } = &event.change
-            {
-                tx.execute(
-                    "INSERT INTO versions (team, hash, blueprint, canonical, source)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                    &[&team, hash, blueprint, canonical, source],
-                )
-                .await?;
-            }
-        }
-        Effect::Channel {
-            blueprint,
-            stage,
-            hash,
-        } => {
-            tx.execute(
-                "INSERT INTO channels (team, blueprint, stage, hash) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (team, blueprint, stage) DO UPDATE SET hash = excluded.hash",
-                &[&team, &blueprint, &stage, &hash],
-            )
-            .await?;
+            );
         }
     }
+    if !w.conflicts.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "SELECT event, task, resolved_by FROM conflicts WHERE team = $1 AND event = ANY($2)",
+            )
+            .await?;
+        for r in tx.query(&stmt, &[&team, &w.conflicts]).await? {
+            heads.conflicts.insert(
+                parse_uuid(r.get(0))?,
+                ConflictState {
+                    task: parse_uuid(r.get(1))?,
+                    resolved_by: r.get::<_, Option<&str>>(2).map(parse_uuid).transpose()?,
+                },
+            );
+        }
+    }
+    if !w.channels.is_empty() {
+        let (blueprints, stages): (Vec<&str>, Vec<&str>) = w
+            .channels
+            .iter()
+            .map(|(b, s)| (b.as_str(), s.as_str()))
+            .unzip();
+        let stmt = tx
+            .prepare_cached(
+                "SELECT c.blueprint, c.stage, c.hash FROM channels c
+                 JOIN unnest($2::text[], $3::text[]) AS k (blueprint, stage)
+                   ON c.blueprint = k.blueprint AND c.stage = k.stage
+                 WHERE c.team = $1",
+            )
+            .await?;
+        for r in tx.query(&stmt, &[&team, &blueprints, &stages]).await? {
+            heads.channels.insert((r.get(0), r.get(1)), r.get(2));
+        }
+    }
+    if !w.versions.is_empty() {
+        let stmt = tx
+            .prepare_cached("SELECT hash FROM versions WHERE team = $1 AND hash = ANY($2)")
+            .await?;
+        for r in tx.query(&stmt, &[&team, &w.versions]).await? {
+            heads.versions.insert(r.get(0));
+        }
+    }
+    if !w.claims.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "SELECT entity, device FROM claims WHERE team = $1 AND entity = ANY($2)",
+            )
+            .await?;
+        for r in tx.query(&stmt, &[&team, &w.claims]).await? {
+            heads.claims.insert(r.get(0), parse_uuid(r.get(1))?);
+        }
+    }
+    if !w.ids.is_empty() {
+        // Event ids are unique across teams, as the table's index is.
+        let stmt = tx
+            .prepare_cached("SELECT id FROM events WHERE id = ANY($1)")
+            .await?;
+        for r in tx.query(&stmt, &[&w.ids]).await? {
+            heads.held.insert(r.get(0));
+        }
+    }
+    Ok(heads)
+}
+
+/// A judged batch's rows: one multi-row statement per table (arrays through `unnest`).
+async fn write_batch(
+    tx: &Transaction<'_>,
+    team: &str,
+    device: &str,
+    judged: &Judged,
+) -> Result<()> {
+    let w = &judged.writes;
+    if !w.tasks.is_empty() {
+        let tasks: Vec<String> = w.tasks.iter().map(|(task, _)| task.to_string()).collect();
+        let heads: Vec<String> = w.tasks.iter().map(|(_, t)| t.head.to_string()).collect();
+        let roles: Vec<&str> = w.tasks.iter().map(|(_, t)| t.role.as_str()).collect();
+        let owners: Vec<String> = w.tasks.iter().map(|(_, t)| t.owner.to_string()).collect();
+        let decided: Vec<Option<String>> = w
+            .tasks
+            .iter()
+            .map(|(_, t)| t.decided_by.map(|d| d.to_string()))
+            .collect();
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO tasks (team, task, head, role, owner, decided_by)
+                 SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+                 ON CONFLICT (team, task) DO UPDATE SET head = excluded.head, role = excluded.role,
+                 decided_by = excluded.decided_by",
+            )
+            .await?;
+        tx.execute(&stmt, &[&team, &tasks, &heads, &roles, &owners, &decided])
+            .await?;
+    }
+    if !w.opened.is_empty() {
+        let (events, tasks): (Vec<String>, Vec<String>) = w
+            .opened
+            .iter()
+            .map(|(e, t)| (e.to_string(), t.to_string()))
+            .unzip();
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO conflicts (team, event, task)
+                 SELECT $1::text, * FROM unnest($2::text[], $3::text[])",
+            )
+            .await?;
+        tx.execute(&stmt, &[&team, &events, &tasks]).await?;
+    }
+    if !w.resolved.is_empty() {
+        let (conflicts, by): (Vec<String>, Vec<String>) = w
+            .resolved
+            .iter()
+            .map(|(c, e)| (c.to_string(), e.to_string()))
+            .unzip();
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE conflicts AS c SET resolved_by = r.by
+                 FROM unnest($2::text[], $3::text[]) AS r (event, by)
+                 WHERE c.team = $1 AND c.event = r.event",
+            )
+            .await?;
+        tx.execute(&stmt, &[&team, &conflicts, &by]).await?;
+    }
+    if !w.tags.is_empty() {
+        let (entities, counters): (Vec<&str>, Vec<i64>) =
+            w.tags.iter().map(|(e, c)| (e.as_str(), to_i64(*c))).unzip();
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO tags (team, entity, counter)
+                 SELECT $1::text, * FROM unnest($2::text[], $3::bigint[])
+                 ON CONFLICT (team, entity) DO UPDATE SET counter = greatest(tags.counter, excluded.counter)",
+            )
+            .await?;
+        tx.execute(&stmt, &[&team, &entities, &counters]).await?;
+    }
+    if !w.versions.is_empty() {
+        let mut cols: (Vec<&str>, Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
+        for (hash, blueprint, canonical, source) in &w.versions {
+            cols.0.push(hash);
+            cols.1.push(blueprint);
+            cols.2.push(canonical);
+            cols.3.push(source);
+        }
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO versions (team, hash, blueprint, canonical, source)
+                 SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
+                 ON CONFLICT DO NOTHING",
+            )
+            .await?;
+        tx.execute(&stmt, &[&team, &cols.0, &cols.1, &cols.2, &cols.3])
+            .await?;
+    }
+    if !w.channels.is_empty() {
+        let mut cols: (Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
+        for ((blueprint, stage), hash) in &w.channels {
+            cols.0.push(blueprint);
+            cols.1.push(stage);
+            cols.2.push(hash);
+        }
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO channels (team, blueprint, stage, hash)
+                 SELECT $1::text, * FROM unnest($2::text[], $3::text[], $4::text[])
+                 ON CONFLICT (team, blueprint, stage) DO UPDATE SET hash = excluded.hash",
+            )
+            .await?;
+        tx.execute(&stmt, &[&team, &cols.0, &cols.1, &cols.2])
+            .await?;
+    }
+    if !w.claims.is_empty() {
+        let (entities, devices): (Vec<&str>, Vec<String>) = w
+            .claims
+            .iter()
+            .map(|(e, d)| (e.as_str(), d.to_string()))
+            .unzip();
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO claims (team, entity, device)
+                 SELECT $1::text, * FROM unnest($2::text[], $3::text[])",
+            )
+            .await?;
+        tx.execute(&stmt, &[&team, &entities, &devices]).await?;
+    }
+    let rows = &judged.rows;
+    let hub_seqs: Vec<i64> = rows.iter().map(|r| to_i64(r.hub_seq)).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let seqs: Vec<i64> = rows.iter().map(|r| to_i64(r.seq)).collect();
+    let entities: Vec<&str> = rows.iter().map(|r| r.entity.as_str()).collect();
+    let verdicts: Vec<&str> = rows.iter().map(|r| r.verdict.as_str()).collect();
+    let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO events (team, hub_seq, id, device, seq, entity, verdict, body)
+             SELECT $1::text, r.hub_seq, r.id, $2::text, r.seq, r.entity, r.verdict, r.body
+             FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[])
+               AS r (hub_seq, id, seq, entity, verdict, body)",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &team, &device, &hub_seqs, &ids, &seqs, &entities, &verdicts, &bodies,
+        ],
+    )
+    .await
+    .map_err(|err| {
+        if unique_violation(&err) {
+            // Only a push racing this one from another team gets here (ids held before were
+            // refused while judging); name the event the index refused, if it says.
+            let detail = err
+                .as_db_error()
+                .and_then(|d| d.detail())
+                .unwrap_or_default();
+            let id = judged
+                .rows
+                .iter()
+                .find(|r| detail.contains(&r.id))
+                .or(judged.rows.first())
+                .map(|r| r.id.clone())
+                .unwrap_or_default();
+            HubError::Conflict(format!("event {id} is already held"))
+        } else {
+            err.into()
+        }
+    })?;
     Ok(())
 }
 
@@ -442,13 +535,12 @@ impl HubStore for PgHub {
 
     async fn principal(&self, token_hash: &str) -> Result<Option<Principal>> {
         let client = self.pool.get().await?;
-        let Some(row) = client
-            .query_opt(
+        let stmt = client
+            .prepare_cached(
                 "SELECT id, team, member FROM devices WHERE token_hash = $1 AND revoked_at IS NULL",
-                &[&token_hash],
             )
-            .await?
-        else {
+            .await?;
+        let Some(row) = client.query_opt(&stmt, &[&token_hash]).await? else {
             return Ok(None);
         };
         let (id, team, user): (String, String, String) = (row.get(0), row.get(1), row.get(2));
@@ -499,21 +591,16 @@ impl HubStore for PgHub {
         let tx = client.transaction().await?;
         let device = p.device.to_string();
         // Lock order: the device row, then the team row (below); every push takes them so.
-        let row = tx
-            .query_opt(
+        let stmt = tx
+            .prepare_cached(
                 "SELECT last_seq, revoked_at FROM devices WHERE id = $1 AND team = $2 FOR UPDATE",
-                &[&device, &p.team],
             )
             .await?;
-        let last = match row.map(|r| (r.get::<_, i64>(0), r.get::<_, Option<i64>>(1))) {
-            Some((last, None)) => to_u64(last),
-            _ => return Err(HubError::Unauthorized("this device is not enrolled".into())),
-        };
-        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-        let skip = match plan_batch(last, &seqs) {
-            BatchPlan::Store { skip } => skip,
-            BatchPlan::Gap { expected } => return Ok(PushOutcome::Gap { expected }),
-            BatchPlan::Invalid(m) => return Err(HubError::Invalid(m)),
+        let row = tx.query_opt(&stmt, &[&device, &p.team]).await?;
+        let device_row = row.map(|r| (r.get::<_, i64>(0), r.get::<_, Option<i64>>(1)));
+        let (last, skip) = match plan_push(device_row, &events)? {
+            Ok(planned) => planned,
+            Err(gap) => return Ok(gap),
         };
         if skip > 0 {
             let first = to_i64(events[0].seq);
@@ -539,74 +626,37 @@ impl HubStore for PgHub {
             }
         }
         let fresh = &events[skip..];
-        let mut results = Vec::with_capacity(fresh.len());
+        let mut results = Vec::new();
         if !fresh.is_empty() {
             let n = to_i64(fresh.len() as u64);
-            let mut hub_seq = if self.planted == Planted::NaiveSequence {
-                0
-            } else {
-                let end: i64 = tx
-                    .query_one(
-                        "UPDATE teams SET next_seq = next_seq + $2 WHERE name = $1 RETURNING next_seq",
-                        &[&p.team, &n],
-                    )
-                    .await?
-                    .get(0);
-                to_u64(end - n)
-            };
-            let insert = tx
-                .prepare_cached(
-                    "INSERT INTO events (team, hub_seq, id, device, seq, entity, verdict, body)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .await?;
-            for e in fresh {
-                hub_seq = if self.planted == Planted::NaiveSequence {
+            let hub_seqs: Vec<u64> = if self.planted == Planted::NaiveSequence {
+                let mut seqs = Vec::with_capacity(fresh.len());
+                for _ in fresh {
                     let v: i64 = tx
                         .query_one("SELECT nextval('naive_hub_seq')", &[])
                         .await?
                         .get(0);
-                    to_u64(v)
-                } else {
-                    hub_seq + 1
-                };
-                let (head, task) = read_head(&tx, &p.team, e).await?;
-                let (verdict, effect) = judge(self.planted, p, e, head, task.as_ref())?;
-                write_effect(&tx, &p.team, e, effect).await?;
-                tx.execute(
-                    &insert,
-                    &[
-                        &p.team,
-                        &to_i64(hub_seq),
-                        &e.id.to_string(),
-                        &device,
-                        &to_i64(e.seq),
-                        &e.change.entity(),
-                        &serde_json::to_string(&verdict)?,
-                        &serde_json::to_string(e)?,
-                    ],
-                )
-                .await
-                .map_err(|err| {
-                    if unique_violation(&err) {
-                        HubError::Conflict(format!("event {} is already held", e.id))
-                    } else {
-                        err.into()
-                    }
-                })?;
-                results.push(PushResult {
-                    id: e.id,
-                    seq: e.seq,
-                    hub_seq,
-                    verdict,
-                });
-            }
+                    seqs.push(to_u64(v));
+                }
+                seqs
+            } else {
+                let stmt = tx
+                    .prepare_cached(
+                        "UPDATE teams SET next_seq = next_seq + $2 WHERE name = $1 RETURNING next_seq",
+                    )
+                    .await?;
+                let end: i64 = tx.query_one(&stmt, &[&p.team, &n]).await?.get(0);
+                (to_u64(end - n) + 1..=to_u64(end)).collect()
+            };
+            let heads = read_heads(&tx, &p.team, &Wanted::of(fresh)).await?;
+            let judged = judge_batch(self.planted, p, fresh, &hub_seqs, heads)?;
+            write_batch(&tx, &p.team, &device, &judged).await?;
+            results = judged.results;
             let through = fresh.last().map_or(last, |e| e.seq);
-            tx.execute(
-                "UPDATE devices SET last_seq = $2 WHERE id = $1",
-                &[&device, &to_i64(through)],
-            )
-            .await?;
+            let stmt = tx
+                .prepare_cached("UPDATE devices SET last_seq = $2 WHERE id = $1")
+                .await?;
+            tx.execute(&stmt, &[&device, &to_i64(through)]).await?;
             if self.planted == Planted::NaiveSequence {
                 // Widen the window in which a later number commits before an earlier one.
                 tx.execute("SELECT pg_sleep(random() * 0.01)", &[]).await?;
@@ -622,22 +672,21 @@ impl HubStore for PgHub {
 
     async fn pull(&self, team: &str, after: u64, limit: u32) -> Result<PullResponse> {
         let client = self.pool.get().await?;
-        let Some(row) = client
-            .query_opt(
-                "SELECT epoch, next_seq FROM teams WHERE name = $1",
-                &[&team],
-            )
-            .await?
-        else {
+        let stmt = client
+            .prepare_cached("SELECT epoch, next_seq FROM teams WHERE name = $1")
+            .await?;
+        let Some(row) = client.query_opt(&stmt, &[&team]).await? else {
             return Err(HubError::NotFound(format!("no team `{team}`")));
         };
         let (epoch, head): (i64, i64) = (row.get(0), row.get(1));
-        let rows = client
-            .query(
+        let stmt = client
+            .prepare_cached(
                 "SELECT hub_seq, verdict, body FROM events WHERE team = $1 AND hub_seq > $2
                  ORDER BY hub_seq LIMIT $3",
-                &[&team, &to_i64(after), &(i64::from(limit) + 1)],
             )
+            .await?;
+        let rows = client
+            .query(&stmt, &[&team, &to_i64(after), &(i64::from(limit) + 1)])
             .await?;
         let more = rows.len() > limit as usize;
         let events = rows

@@ -6,20 +6,22 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use processops_sync::rules::{BatchPlan, ConflictState, TaskHead, authorize, plan_batch};
-use processops_sync::{
-    Change, Event, HubEvent, Principal, PullResponse, PushResponse, PushResult, Role, Verdict,
-};
+use processops_sync::rules::{ConflictState, TaskHead, authorize};
+use processops_sync::{Event, HubEvent, Principal, PullResponse, PushResponse, Role, Verdict};
 use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
 use uuid::Uuid;
 
+use super::batch::{BatchHeads, Judged, Wanted, judge_batch};
 use super::{
-    DeviceRecord, Effect, Head, HubStore, NewDevice, PushOutcome, Result, UserRecord, json_list,
-    judge, now_ms, parse_uuid, to_i64, to_u64,
+    DeviceRecord, HubStore, NewDevice, PushOutcome, Result, UserRecord, json_list, now_ms,
+    parse_uuid, plan_push, to_i64, to_u64,
 };
 use crate::{HubError, Planted};
 
-const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_hub.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_hub.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_claims.sql")),
+];
 
 #[derive(Clone)]
 pub struct SqliteHub {
@@ -103,143 +105,162 @@ fn principal_of(conn: &Connection, team: &str, user: &str, device: Uuid) -> Resu
     })
 }
 
-fn read_task(tx: &Transaction<'_>, team: &str, task: Uuid) -> Result<Option<TaskHead>> {
-    let row: Option<(String, String, String, Option<String>)> = tx
-        .prepare_cached(
-            "SELECT head, role, owner, decided_by FROM tasks WHERE team = ?1 AND task = ?2",
-        )?
-        .query_row(params![team, task.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
-    row.map(|(head, role, owner, decided_by)| {
-        Ok(TaskHead {
-            head: parse_uuid(&head)?,
-            role,
-            owner: parse_uuid(&owner)?,
-            decided_by: decided_by.as_deref().map(parse_uuid).transpose()?,
-        })
-    })
-    .transpose()
-}
-
-fn read_head(tx: &Transaction<'_>, team: &str, event: &Event) -> Result<(Head, Option<TaskHead>)> {
-    Ok(match &event.change {
-        Change::TaskCreated { task, .. }
-        | Change::TaskMoved { task, .. }
-        | Change::Decided { task, .. } => (Head::Task(read_task(tx, team, *task)?), None),
-        Change::ConflictResolved { task, conflict, .. } => {
-            let c: Option<(String, Option<String>)> = tx
-                .prepare_cached(
-                    "SELECT task, resolved_by FROM conflicts WHERE team = ?1 AND event = ?2",
-                )?
-                .query_row(params![team, conflict.to_string()], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
-            let c = c
-                .map(|(task, resolved_by)| {
-                    Ok::<_, HubError>(ConflictState {
-                        task: parse_uuid(&task)?,
-                        resolved_by: resolved_by.as_deref().map(parse_uuid).transpose()?,
-                    })
-                })
-                .transpose()?;
-            (Head::Conflict(c), read_task(tx, team, *task)?)
-        }
-        Change::Published {
-            blueprint,
-            stage,
-            hash,
-            ..
-        } => {
-            let current: Option<String> = tx
-                .prepare_cached(
-                    "SELECT hash FROM channels WHERE team = ?1 AND blueprint = ?2 AND stage = ?3",
-                )?
-                .query_row(params![team, blueprint, stage], |r| r.get(0))
-                .optional()?;
-            let version_known = tx
-                .prepare_cached("SELECT 1 FROM versions WHERE team = ?1 AND hash = ?2")?
-                .exists(params![team, hash])?;
-            (
-                Head::Channel {
-                    current,
-                    version_known,
+/// Every head a batch reads (see `batch`), key by key: in-process lookups cost no round trip.
+fn read_heads(tx: &Transaction<'_>, team: &str, w: &Wanted) -> Result<BatchHeads> {
+    let mut heads = BatchHeads::default();
+    let mut stmt = tx.prepare_cached(
+        "SELECT head, role, owner, decided_by FROM tasks WHERE team = ?1 AND task = ?2",
+    )?;
+    for task in &w.tasks {
+        let row: Option<(String, String, String, Option<String>)> = stmt
+            .query_row(params![team, task], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        if let Some((head, role, owner, decided_by)) = row {
+            heads.tasks.insert(
+                parse_uuid(task)?,
+                TaskHead {
+                    head: parse_uuid(&head)?,
+                    role,
+                    owner: parse_uuid(&owner)?,
+                    decided_by: decided_by.as_deref().map(parse_uuid).transpose()?,
                 },
-                None,
-            )
+            );
         }
-        Change::Tagged { .. } | Change::VersionAdded { .. } => (Head::Free, None),
-    })
+    }
+    let mut stmt = tx
+        .prepare_cached("SELECT task, resolved_by FROM conflicts WHERE team = ?1 AND event = ?2")?;
+    for conflict in &w.conflicts {
+        let row: Option<(String, Option<String>)> = stmt
+            .query_row(params![team, conflict], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((task, resolved_by)) = row {
+            heads.conflicts.insert(
+                parse_uuid(conflict)?,
+                ConflictState {
+                    task: parse_uuid(&task)?,
+                    resolved_by: resolved_by.as_deref().map(parse_uuid).transpose()?,
+                },
+            );
+        }
+    }
+    let mut stmt = tx.prepare_cached(
+        "SELECT hash FROM channels WHERE team = ?1 AND blueprint = ?2 AND stage = ?3",
+    )?;
+    for (blueprint, stage) in &w.channels {
+        let hash: Option<String> = stmt
+            .query_row(params![team, blueprint, stage], |r| r.get(0))
+            .optional()?;
+        if let Some(hash) = hash {
+            heads
+                .channels
+                .insert((blueprint.clone(), stage.clone()), hash);
+        }
+    }
+    let mut stmt = tx.prepare_cached("SELECT 1 FROM versions WHERE team = ?1 AND hash = ?2")?;
+    for hash in &w.versions {
+        if stmt.exists(params![team, hash])? {
+            heads.versions.insert(hash.clone());
+        }
+    }
+    let mut stmt =
+        tx.prepare_cached("SELECT device FROM claims WHERE team = ?1 AND entity = ?2")?;
+    for entity in &w.claims {
+        let device: Option<String> = stmt
+            .query_row(params![team, entity], |r| r.get(0))
+            .optional()?;
+        if let Some(device) = device {
+            heads.claims.insert(entity.clone(), parse_uuid(&device)?);
+        }
+    }
+    // Event ids are unique across teams, as the table's index is.
+    let mut stmt = tx.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
+    for id in &w.ids {
+        if stmt.exists([id])? {
+            heads.held.insert(id.clone());
+        }
+    }
+    Ok(heads)
 }
 
-fn write_effect(tx: &Transaction<'_>, team: &str, event: &Event, effect: Effect) -> Result<()> {
-    match effect {
-        Effect::None => {}
-        Effect::Task(t) => {
-            let task = event
-                .change
-                .task()
-                .map(|t| t.to_string())
-                .unwrap_or_default();
-            tx.prepare_cached(
-                "INSERT INTO tasks (team, task, head, role, owner, decided_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (team, task) DO UPDATE SET head = excluded.head, role = excluded.role,
-                 decided_by = excluded.decided_by",
-            )?
-            .execute(params![
-                team,
-                task,
-                t.head.to_string(),
-                t.role,
-                t.owner.to_string(),
-                t.decided_by.map(|d| d.to_string())
-            ])?;
-        }
-        Effect::OpenConflict { task } => {
-            tx.prepare_cached("INSERT INTO conflicts (team, event, task) VALUES (?1, ?2, ?3)")?
-                .execute(params![team, event.id.to_string(), task.to_string()])?;
-        }
-        Effect::ResolveConflict { conflict } => {
-            tx.prepare_cached(
-                "UPDATE conflicts SET resolved_by = ?3 WHERE team = ?1 AND event = ?2",
-            )?
-            .execute(params![team, conflict.to_string(), event.id.to_string()])?;
-        }
-        Effect::Tag { entity, counter } => {
-            tx.prepare_cached(
-                "INSERT INTO tags (team, entity, counter) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (team, entity) DO UPDATE SET counter = max(counter, excluded.counter)",
-            )?
-            .execute(params![team, entity, to_i64(counter)])?;
-        }
-        Effect::Version => {
-            if let Change::VersionAdded {
-                blueprint,
-                hash,
-                canonical,
-                source,
-            } = &event.change
+/// A judged batch's rows, through cached statements (SQLite has no round trips to save).
+fn write_batch(tx: &Transaction<'_>, team: &str, device: &str, judged: &Judged) -> Result<()> {
+    let w = &judged.writes;
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO tasks (team, task, head, role, owner, decided_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (team, task) DO UPDATE SET head = excluded.head, role = excluded.role,
+         decided_by = excluded.decided_by",
+    )?;
+    for (task, t) in &w.tasks {
+        stmt.execute(params![
+            team,
+            task.to_string(),
+            t.head.to_string(),
+            t.role,
+            t.owner.to_string(),
+            t.decided_by.map(|d| d.to_string())
+        ])?;
+    }
+    let mut stmt =
+        tx.prepare_cached("INSERT INTO conflicts (team, event, task) VALUES (?1, ?2, ?3)")?;
+    for (event, task) in &w.opened {
+        stmt.execute(params![team, event.to_string(), task.to_string()])?;
+    }
+    let mut stmt =
+        tx.prepare_cached("UPDATE conflicts SET resolved_by = ?3 WHERE team = ?1 AND event = ?2")?;
+    for (conflict, by) in &w.resolved {
+        stmt.execute(params![team, conflict.to_string(), by.to_string()])?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO tags (team, entity, counter) VALUES (?1, ?2, ?3)
+         ON CONFLICT (team, entity) DO UPDATE SET counter = max(counter, excluded.counter)",
+    )?;
+    for (entity, counter) in &w.tags {
+        stmt.execute(params![team, entity, to_i64(*counter)])?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO versions (team, hash, blueprint, canonical, source)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (hash, blueprint, canonical, source) in &w.versions {
+        stmt.execute(params![team, hash, blueprint, canonical, source])?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO channels (team, blueprint, stage, hash) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (team, blueprint, stage) DO UPDATE SET hash = excluded.hash",
+    )?;
+    for ((blueprint, stage), hash) in &w.channels {
+        stmt.execute(params![team, blueprint, stage, hash])?;
+    }
+    let mut stmt =
+        tx.prepare_cached("INSERT INTO claims (team, entity, device) VALUES (?1, ?2, ?3)")?;
+    for (entity, holder) in &w.claims {
+        stmt.execute(params![team, entity, holder.to_string()])?;
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO events (team, hub_seq, id, device, seq, entity, verdict, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for r in &judged.rows {
+        stmt.execute(params![
+            team,
+            to_i64(r.hub_seq),
+            r.id,
+            device,
+            to_i64(r.seq),
+            r.entity,
+            r.verdict,
+            r.body
+        ])
+        .map_err(|err| match err {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO versions (team, hash, blueprint, canonical, source)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![team, hash, blueprint, canonical, source])?;
+                HubError::Conflict(format!("event {} is already held", r.id))
             }
-        }
-        Effect::Channel {
-            blueprint,
-            stage,
-            hash,
-        } => {
-            tx.prepare_cached(
-                "INSERT INTO channels (team, blueprint, stage, hash) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (team, blueprint, stage) DO UPDATE SET hash = excluded.hash",
-            )?
-            .execute(params![team, blueprint, stage, hash])?;
-        }
+            other => other.into(),
+        })?;
     }
     Ok(())
 }
@@ -259,15 +280,9 @@ fn push_in(
         .prepare_cached("SELECT last_seq, revoked_at FROM devices WHERE id = ?1 AND team = ?2")?
         .query_row(params![device, p.team], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let last = match last {
-        Some((last, None)) => to_u64(last),
-        _ => return Err(HubError::Unauthorized("this device is not enrolled".into())),
-    };
-    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-    let skip = match plan_batch(last, &seqs) {
-        BatchPlan::Store { skip } => skip,
-        BatchPlan::Gap { expected } => return Ok(PushOutcome::Gap { expected }),
-        BatchPlan::Invalid(m) => return Err(HubError::Invalid(m)),
+    let (last, skip) = match plan_push(last, events)? {
+        Ok(planned) => planned,
+        Err(gap) => return Ok(gap),
     };
     // Re-sent events must be the ones the hub holds: a reused number is a device bug.
     for e in &events[..skip] {
@@ -283,7 +298,7 @@ fn push_in(
         }
     }
     let fresh = &events[skip..];
-    let mut results = Vec::with_capacity(fresh.len());
+    let mut results = Vec::new();
     if !fresh.is_empty() {
         let n = to_i64(fresh.len() as u64);
         let end: i64 = tx
@@ -291,41 +306,11 @@ fn push_in(
                 "UPDATE teams SET next_seq = next_seq + ?2 WHERE name = ?1 RETURNING next_seq",
             )?
             .query_row(params![p.team, n], |r| r.get(0))?;
-        let mut hub_seq = to_u64(end - n);
-        for e in fresh {
-            hub_seq += 1;
-            let (head, task) = read_head(&tx, &p.team, e)?;
-            let (verdict, effect) = judge(planted, p, e, head, task.as_ref())?;
-            write_effect(&tx, &p.team, e, effect)?;
-            tx.prepare_cached(
-                "INSERT INTO events (team, hub_seq, id, device, seq, entity, verdict, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                p.team,
-                to_i64(hub_seq),
-                e.id.to_string(),
-                device,
-                to_i64(e.seq),
-                e.change.entity(),
-                serde_json::to_string(&verdict)?,
-                serde_json::to_string(e)?
-            ])
-            .map_err(|err| match err {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    HubError::Conflict(format!("event {} is already held", e.id))
-                }
-                other => other.into(),
-            })?;
-            results.push(PushResult {
-                id: e.id,
-                seq: e.seq,
-                hub_seq,
-                verdict,
-            });
-        }
+        let hub_seqs: Vec<u64> = (to_u64(end - n) + 1..=to_u64(end)).collect();
+        let heads = read_heads(&tx, &p.team, &Wanted::of(fresh))?;
+        let judged = judge_batch(planted, p, fresh, &hub_seqs, heads)?;
+        write_batch(&tx, &p.team, &device, &judged)?;
+        results = judged.results;
         let through = fresh.last().map_or(last, |e| e.seq);
         tx.prepare_cached("UPDATE devices SET last_seq = ?2 WHERE id = ?1")?
             .execute(params![device, to_i64(through)])?;
