@@ -32,4 +32,6 @@ pub const ALL: &[&str] = &[
     "sync_now",
     "resolve_conflict",
     "enrol_hub",
+    "metrics",
+    "metric_runs",
 ];

@@ -143,6 +143,16 @@ async fn eval_progress(
 }
 
 #[tauri::command]
+async fn metrics(s: State<'_, Service>, query: MetricsQuery) -> Reply<MetricsReport> {
+    s.metrics(&query)
+}
+
+#[tauri::command]
+async fn metric_runs(s: State<'_, Service>, query: MetricRunsQuery) -> Reply<Vec<DrillRow>> {
+    s.metric_runs(&query)
+}
+
+#[tauri::command]
 async fn taxonomy(s: State<'_, Service>, blueprint: String) -> Reply<Vec<String>> {
     let taxonomy = load_taxonomy(&s.project_root()?)?;
     Ok(s.taxonomy(&taxonomy, &blueprint))
@@ -228,5 +238,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Syn
         sync_now,
         resolve_conflict,
         enrol_hub,
+        metrics,
+        metric_runs,
     ]
 }

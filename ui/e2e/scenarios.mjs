@@ -116,6 +116,38 @@ export const scenarios = [
     },
   },
   {
+    name: "process owner reads the metrics and opens the runs behind a number",
+    async run({ driver, api, shot }) {
+      // The manager scenario edited one draft and approved three: human overrides exist.
+      const report = await api.get("/api/metrics");
+      const override = report.total.human_override;
+      assert(override.num >= 1 && override.den >= 4, `overrides counted: ${JSON.stringify(override)}`);
+      await driver.goto("#/metrics");
+      await driver.waitFor('[data-testid="kpi-override"] [data-testid="kpi-fraction"]');
+      const fraction = await driver.text('[data-testid="kpi-override"] [data-testid="kpi-fraction"]');
+      assert(
+        fraction.includes(`${override.num} of ${override.den} human decisions`),
+        `the card shows the fraction behind the number: ${fraction}`,
+      );
+      await driver.waitFor('[data-testid="metrics-blueprint"]');
+      assert(
+        (await driver.count('[data-testid="metrics-blueprint"]')) === report.blueprints.length,
+        "one table row per process with runs",
+      );
+      await shot("metrics");
+      await driver.click('[data-testid="kpi-override"]');
+      await driver.waitFor('[data-testid="drill-run"]');
+      const behind = await api.get("/api/metrics/runs?metric=overrides");
+      assert(behind.length >= 1, "the API names the runs behind the overrides");
+      await api.waitFor("the drill-down to list every run behind the number", async () =>
+        (await driver.count('[data-testid="drill-run"]')) === behind.length,
+      );
+      const href = await driver.attribute('[data-testid="drill-run"]', "href", 0);
+      assert(href && behind.some((r) => href.endsWith(`/runs/${r.run_id}`)), `each row links to its run: ${href}`);
+      await shot("metrics-drill");
+    },
+  },
+  {
     name: "runs, blueprints and settings screens show the store",
     async run({ driver, api, shot }) {
       const runs = await api.get("/api/runs?limit=500");

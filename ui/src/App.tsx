@@ -1,3 +1,4 @@
+import { lazy, Suspense } from "react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { createHashRouter, Navigate, RouterProvider } from "react-router";
 import { Toaster } from "sonner";
@@ -9,6 +10,10 @@ import { EvaluatePage } from "./evaluate/EvaluatePage";
 import { InboxPage } from "./inbox/InboxPage";
 import { RunsPage } from "./runs/RunsPage";
 import { SettingsPage } from "./settings/SettingsPage";
+
+// The metrics screen and its chart library load on first visit: the other screens never wait
+// for them (and a chart problem cannot keep the app from starting).
+const MetricsPage = lazy(() => import("./metrics/MetricsPage").then((m) => ({ default: m.MetricsPage })));
 
 export const queryClient = new QueryClient({
   defaultOptions: {
@@ -30,6 +35,14 @@ const router = createHashRouter([
       { path: "runs", element: <RunsPage /> },
       { path: "runs/:runId", element: <RunsPage /> },
       { path: "evaluate", element: <EvaluatePage /> },
+      {
+        path: "metrics",
+        element: (
+          <Suspense fallback={null}>
+            <MetricsPage />
+          </Suspense>
+        ),
+      },
       { path: "blueprints", element: <BlueprintsPage /> },
       { path: "settings", element: <SettingsPage /> },
       { path: "*", element: <Navigate to="/inbox" replace /> },

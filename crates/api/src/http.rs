@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use crate::dto::*;
 use crate::{
-    ApiError, FeedbackQuery, OutputFeedback, QueueItem, QueueQuery, Service, TagRequest,
-    TagResponse, UntagRequest, load_taxonomy,
+    ApiError, FeedbackQuery, MetricRunsQuery, MetricsQuery, MetricsReport, OutputFeedback,
+    QueueItem, QueueQuery, Service, TagRequest, TagResponse, UntagRequest, load_taxonomy,
 };
 
 /// Largest request body accepted (webhook payloads included).
@@ -142,6 +142,8 @@ fn routes() -> OpenApiRouter<Service> {
         .routes(routes!(list_feedback))
         .routes(routes!(tag))
         .routes(routes!(untag))
+        .routes(routes!(metrics))
+        .routes(routes!(metric_runs))
 }
 
 /// The router and the OpenAPI document it implements.
@@ -576,4 +578,25 @@ async fn untag(
     ApiJson(req): ApiJson<UntagRequest>,
 ) -> Result<Json<TagResponse>, ApiError> {
     Ok(Json(s.tag_remove(req).await?))
+}
+
+/// The ProcessOps metrics per blueprint and version over a window, with drift and a day-by-day
+/// series.
+#[utoipa::path(get, path = "/api/metrics", params(MetricsQuery),
+    responses((status = 200, body = MetricsReport), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+async fn metrics(
+    State(s): State<Service>,
+    q: Result<Query<MetricsQuery>, QueryRejection>,
+) -> Result<Json<MetricsReport>, ApiError> {
+    Ok(Json(s.metrics(&query(q)?)?))
+}
+
+/// The runs behind a metric (`metric=overrides`, `automated`, `prompt_issues`, …).
+#[utoipa::path(get, path = "/api/metrics/runs", params(MetricRunsQuery),
+    responses((status = 200, body = Vec<Object>), (status = 400, body = ApiError)))]
+async fn metric_runs(
+    State(s): State<Service>,
+    q: Result<Query<MetricRunsQuery>, QueryRejection>,
+) -> Result<Json<Vec<crate::DrillRow>>, ApiError> {
+    Ok(Json(s.metric_runs(&query(q)?)?))
 }

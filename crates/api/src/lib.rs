@@ -8,6 +8,7 @@ mod feedback;
 pub mod http;
 pub mod hub;
 pub mod local;
+mod metrics;
 mod service;
 mod typescript;
 mod workspace;
@@ -19,5 +20,9 @@ pub use feedback::{
     FeedbackQuery, OutputFeedback, QueueItem, QueueQuery, TagAgreementDto, TagRequest, TagResponse,
     UntagRequest, load_taxonomy,
 };
+pub use metrics::{
+    BlueprintMetrics, DayMetrics, MetricRunsQuery, MetricsQuery, MetricsReport, VersionMetrics,
+};
+pub use processops_store::{Drill, DrillRow};
 pub use service::{ProjectInfo, Service};
 pub use typescript::typescript_bindings;

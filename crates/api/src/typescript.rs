@@ -3,11 +3,16 @@
 //! file is stale.
 
 use processops_core::journal::{Action, Decision, Exchange, StepMeta, Task, TaskPolicy};
+use processops_core::metrics::{
+    DecisionMix, Drift, DriftComponent, Escalation, PromptMix, Ratio, Summary,
+};
 use processops_core::timeline::{StepStatus, TimelineStep};
+use processops_store::{Drill, DrillRow};
 use ts_rs::TS;
 
 use crate::dto::*;
 use crate::feedback::*;
+use crate::metrics::*;
 
 /// The whole `types.gen.ts` file.
 pub fn typescript_bindings() -> String {
@@ -76,6 +81,21 @@ pub fn typescript_bindings() -> String {
         AgentView,
         SettingsView,
         StoreKeyRequest,
+        MetricsQuery,
+        MetricRunsQuery,
+        MetricsReport,
+        BlueprintMetrics,
+        VersionMetrics,
+        DayMetrics,
+        Summary,
+        Ratio,
+        PromptMix,
+        DecisionMix,
+        Escalation,
+        Drift,
+        DriftComponent,
+        Drill,
+        DrillRow,
     );
     out.truncate(out.trim_end().len());
     out.push('\n');

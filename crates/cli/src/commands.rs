@@ -41,6 +41,10 @@ pub enum Command {
     /// Add documents to a knowledge collection that `retrieve` nodes search.
     #[command(subcommand)]
     Knowledge(KnowledgeCommand),
+    /// The ProcessOps metrics per process and version: prompt success, human override,
+    /// automation coverage, decision latency, drift; `metrics runs <metric>` lists the runs
+    /// behind a number.
+    Metrics(crate::metrics::MetricsArgs),
     /// Print the JSON Schema of the blueprint format (committed as blueprints/schema.json).
     Schema,
     /// Print the OpenAPI document of the HTTP API (committed as docs/openapi.json).
@@ -65,6 +69,10 @@ pub enum Command {
     /// Run and administer a hub: the shared store devices and headless engines sync with.
     #[command(subcommand)]
     Hub(crate::hub::HubCommand),
+    /// The audit log: who decided, tagged, published or changed what, hash-chained so any
+    /// edit, deletion or reordering is detected.
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCommand),
     /// Sync this project's store with its hub once: push its changes, pull the team's.
     Sync,
 }
@@ -297,6 +305,10 @@ pub enum BenchCommand {
     Model(crate::bench_ai::ModelBenchArgs),
     /// The team hub over loopback: push and pull of 100,000 events, idle rounds, 50 devices.
     Hub(crate::bench_hub::HubBenchArgs),
+    /// Verifying the audit chain of 1,000,000 entries, against a bare scan and SHA-256.
+    Audit(crate::audit::AuditBenchArgs),
+    /// The metrics dashboard's queries over 1,000,000 runs; the counters' cost per event.
+    Metrics(crate::bench_metrics::MetricsBenchArgs),
 }
 
 #[derive(Args)]
@@ -323,6 +335,16 @@ pub enum DevCommand {
         #[arg(long, default_value_t = 100_000)]
         count: usize,
     },
+    /// Fill the project's store with the metrics of synthetic finished runs over 90 days
+    /// (blueprints `bp0`…); `--plant-drift` makes bp0's managers reject far more in the last week.
+    SyntheticMetrics {
+        #[arg(long, default_value_t = 20_000)]
+        runs: usize,
+        #[arg(long, default_value_t = 4)]
+        blueprints: usize,
+        #[arg(long)]
+        plant_drift: bool,
+    },
 }
 
 pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
@@ -333,6 +355,7 @@ pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
         Command::Runs(c) => runs(&project, c).await,
         Command::Inbox(c) => inbox(&project, c).await,
         Command::Knowledge(KnowledgeCommand::Ingest(a)) => crate::knowledge::run(&project, a).await,
+        Command::Metrics(a) => crate::metrics::run(&project, a).await,
         Command::Schema => {
             println!(
                 "{}",
@@ -350,11 +373,14 @@ pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
         Command::Bench(BenchCommand::Providers(a)) => crate::bench_ai::providers(a).await,
         Command::Bench(BenchCommand::Model(a)) => crate::bench_ai::model(a).await,
         Command::Bench(BenchCommand::Hub(a)) => crate::bench_hub::hub(a).await,
+        Command::Bench(BenchCommand::Audit(a)) => crate::audit::bench(a).await,
+        Command::Bench(BenchCommand::Metrics(a)) => crate::bench_metrics::metrics(a).await,
         Command::Demo(a) => crate::demo::run(&project, a).await,
         Command::Tag(c) => crate::feedback::tag(&project, c).await,
         Command::Eval(c) => crate::feedback::eval(&project, c).await,
         Command::Models(c) => crate::models::run(c).await,
         Command::Hub(c) => crate::hub::hub(&project, c).await,
+        Command::Audit(c) => crate::audit::audit(&project, c).await,
         Command::Sync => crate::hub::sync(&project).await,
         Command::Dev(DevCommand::SyntheticTasks { count }) => {
             let store = project.open_store()?;
@@ -362,6 +388,21 @@ pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
             let n = store.insert_synthetic_tasks(count, roles, 42).await?;
             store.analyze().await?;
             println!("added {n} synthetic tasks to {}", project.db().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dev(DevCommand::SyntheticMetrics {
+            runs,
+            blueprints,
+            plant_drift,
+        }) => {
+            let store = project.open_store()?;
+            let rows = store
+                .insert_synthetic_metrics(runs, blueprints, 90, 42, plant_drift)
+                .await?;
+            println!(
+                "added the metrics of {runs} synthetic runs ({rows} counter rows) to {}",
+                project.db().display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Dev(DevCommand::LlmServer { addr }) => {

@@ -1,13 +1,16 @@
 //! `processops`: validate, run and serve blueprints; work the inbox.
 
+mod audit;
 mod bench;
 mod bench_ai;
 mod bench_hub;
+mod bench_metrics;
 mod commands;
 mod demo;
 mod feedback;
 mod hub;
 mod knowledge;
+mod metrics;
 mod models;
 mod project;
 mod remote;
@@ -101,5 +104,16 @@ fn default_model_threads() {
         // SAFETY: this runs first thing in `main`, before the async runtime or any other
         // thread exists, so nothing can read the environment while it changes.
         unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Clap checks a command line's consistency (unique names, valid defaults) only when that
+    /// subcommand is parsed; check every one here instead of in a user's terminal.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
     }
 }

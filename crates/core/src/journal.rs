@@ -44,6 +44,10 @@ pub enum Event {
         visit: Visit,
         attempt: u32,
         error: String,
+        /// The node was a prompt step (the prompt success rate counts its failures). Journals
+        /// written before this field say nothing, and count as not a prompt.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        prompt: bool,
     },
     /// A node reached `max_visits`; the run continues at `next` (or fails when empty).
     VisitLimitReached {

@@ -2,6 +2,7 @@
 //! events, the reducer that derives a run's state from them and the planner that decides
 //! what runs next. Nothing here does IO, so everything here is tested with tables.
 
+pub mod audit;
 pub mod blueprint;
 pub mod diagnostic;
 pub mod feedback;
@@ -12,6 +13,7 @@ pub use diagnostic::{Diagnostic, Severity};
 pub mod identity;
 pub mod journal;
 pub mod knowledge;
+pub mod metrics;
 pub mod run;
 pub mod secrets;
 pub mod sla;

@@ -217,6 +217,7 @@ impl RunState {
                 visit,
                 attempt,
                 error,
+                ..
             } => {
                 if self.active.get(node).is_none_or(|a| a.visit != *visit) {
                     // A pure node records no start: it takes its tokens when it fails, so that

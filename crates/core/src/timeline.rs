@@ -98,6 +98,7 @@ pub fn build<'a>(entries: impl IntoIterator<Item = (i64, &'a Event)>) -> Vec<Tim
                 visit,
                 attempt,
                 error,
+                ..
             } => {
                 let i = find(&mut steps, node, *visit, at);
                 steps[i].status = StepStatus::Failed;

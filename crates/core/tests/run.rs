@@ -199,6 +199,7 @@ impl Driver {
                     visit,
                     attempt,
                     error: "cut off by engine stops".into(),
+                    prompt: false,
                 });
             }
             Step::CompleteReview { node, visit } => {
@@ -288,6 +289,7 @@ impl Driver {
                 visit,
                 attempt,
                 error: "provider timed out".into(),
+                prompt: true,
             });
             return;
         }

@@ -71,7 +71,13 @@ fn stop(engine: &Engine, run_id: Uuid) {
 
 /// A step that failed before it did anything outside (a template that does not render): it is
 /// journaled as started and failed at once, so the run waits for a retry.
-fn failed_before_acting(node: String, visit: u32, attempt: u32, error: String) -> [Event; 2] {
+fn failed_before_acting(
+    node: String,
+    visit: u32,
+    attempt: u32,
+    error: String,
+    prompt: bool,
+) -> [Event; 2] {
     [
         Event::NodeStarted {
             node: node.clone(),
@@ -83,6 +89,7 @@ fn failed_before_acting(node: String, visit: u32, attempt: u32, error: String) -
             visit,
             attempt,
             error,
+            prompt,
         },
     ]
 }
@@ -165,7 +172,7 @@ impl Driver {
                             self.inflight.remove(&node);
                             let event = match result {
                                 Ok(outcome) => outcome.into_event(&node, visit),
-                                Err(error) => Event::NodeFailed { node: node.clone(), visit, attempt: self.attempt(&node), error },
+                                Err(error) => Event::NodeFailed { node: node.clone(), visit, attempt: self.attempt(&node), error, prompt: self.is_prompt(&node) },
                             };
                             self.record_finished(event);
                         }
@@ -180,10 +187,19 @@ impl Driver {
         }
     }
 
+    /// Whether `node` is a prompt step (its failures count against the prompt success rate).
+    fn is_prompt(&self, node: &str) -> bool {
+        matches!(
+            self.compiled.blueprint.node(node),
+            Some(processops_core::blueprint::Node::Prompt(_))
+        )
+    }
+
     /// Journal a step that failed before acting, with the cause explained where one is known.
     fn fail_before_acting(&mut self, node: String, visit: u32, attempt: u32, error: String) {
         let error = self.explain(error);
-        self.record(failed_before_acting(node, visit, attempt, error));
+        let prompt = self.is_prompt(&node);
+        self.record(failed_before_acting(node, visit, attempt, error, prompt));
     }
 
     /// A template that reads the JSON of a step whose structured output failed fails with
@@ -375,6 +391,7 @@ impl Driver {
                 }
             }
             Step::Abandon { node, visit, attempt } => self.record([Event::NodeFailed {
+                prompt: self.is_prompt(&node),
                 node,
                 visit,
                 attempt,

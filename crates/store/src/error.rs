@@ -53,6 +53,10 @@ pub enum StoreError {
     Embedding { model: String, message: String },
     #[error("retrieval evaluation: {0}")]
     Eval(String),
+    #[error("audit log: {0}")]
+    Audit(String),
+    #[error("cannot write the audit export: {0}")]
+    AuditExport(std::io::Error),
     #[error("the store's writer has stopped; restart ProcessOps")]
     WriterGone,
     #[error("internal store error: {0}")]

@@ -175,6 +175,19 @@ pub(crate) fn change_tags_in(conn: &Connection, changes: Vec<TagChange>) -> Resu
                 counter,
             };
             upsert_tag(conn, &op, now)?;
+            let (action, present) = match change.intent {
+                Intent::Add => ("tag.added", true),
+                Intent::Remove => ("tag.removed", false),
+            };
+            let k = &op.key;
+            crate::audit::record_in(
+                conn,
+                &k.evaluator,
+                action,
+                &k.output.to_string(),
+                Some(&serde_json::json!({ "tag": k.tag, "present": !present })),
+                Some(&serde_json::json!({ "tag": k.tag, "present": present })),
+            )?;
             ops.push(op);
         }
     }
@@ -261,6 +274,16 @@ impl Store {
                 revision: u64::try_from(revision).unwrap_or(0),
             });
             let note = current.changed(change.rating, change.comment);
+            if (note.rating, &note.comment) != (current.rating, &current.comment) {
+                crate::audit::record_in(
+                    conn,
+                    &change.evaluator,
+                    "note.changed",
+                    &o.to_string(),
+                    Some(&serde_json::json!({ "rating": current.rating, "comment": current.comment })),
+                    Some(&serde_json::json!({ "rating": note.rating, "comment": note.comment })),
+                )?;
+            }
             conn.prepare_cached(
                 "INSERT INTO feedback_notes (run_id, node, visit, evaluator, rating, comment, revision, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)

@@ -6,10 +6,12 @@
 //! is answered before its data is committed. Reads use a small pool of read connections
 //! (WAL lets them run beside the writer).
 
+mod audit;
 mod error;
 pub mod eval;
 mod feedback;
 mod knowledge;
+mod metrics;
 mod migrate;
 mod runs;
 mod schedule;
@@ -24,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
+pub use audit::{AuditFilter, AuditFormat};
 pub use error::{Result, StoreError};
 pub use feedback::{
     FeedbackFilter, FinishedStep, NoteChange, NoteRow, OutputQuery, OutputRow, TagChange, TagRow,
@@ -32,6 +35,7 @@ pub use knowledge::{
     DocumentChange, DocumentRow, Hit, NewDocument, Passage, QueryVector, RRF_K, SearchFilter,
     SearchMode, SearchResult,
 };
+pub use metrics::{Drill, DrillRow, MetricsWindow, VersionCounts};
 pub use runs::{JournalEntry, NewRun, RunFilter, RunRow, RunStatus, StartOutcome};
 pub use tasks::{
     Breach, Decided, SyncMark, TaskFilter, TaskRow, TaskSort, TaskStatus, TimerKind, Timers, Vote,

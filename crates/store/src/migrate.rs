@@ -6,6 +6,9 @@ use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
+/// Creates the metrics' counters; the store fills them from the journal in the same transaction.
+const METRICS: &str = include_str!("../migrations/0010_metrics.sql");
+
 /// Migrations in order; the index + 1 is the schema version it produces. Never edit one
 /// that has shipped: add a new file.
 const MIGRATIONS: &[&str] = &[
@@ -17,6 +20,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_knowledge.sql"),
     include_str!("../migrations/0007_sync.sql"),
     include_str!("../migrations/0008_hub_tasks.sql"),
+    include_str!("../migrations/0009_audit.sql"),
+    METRICS,
 ];
 
 pub(crate) fn run(conn: &mut Connection, path: &Path) -> Result<()> {
@@ -36,6 +41,9 @@ pub(crate) fn run(conn: &mut Connection, path: &Path) -> Result<()> {
     {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if *sql == METRICS {
+            crate::metrics::rebuild(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
     }

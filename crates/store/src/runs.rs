@@ -151,8 +151,13 @@ pub(crate) fn append_events(
     Ok(u64::try_from(last).unwrap_or(0))
 }
 
-/// Keep the `runs` and `tasks` rows in step with an event.
+/// Keep the `runs` and `tasks` rows, and the metrics' counters, in step with an event.
 fn project(conn: &Connection, run_id: &str, event: &Event, now: i64) -> Result<()> {
+    project_rows(conn, run_id, event, now)?;
+    crate::metrics::observe(conn, run_id, event, now)
+}
+
+fn project_rows(conn: &Connection, run_id: &str, event: &Event, now: i64) -> Result<()> {
     match event {
         Event::TaskCreated { task } => tasks::insert(conn, run_id, task, now),
         Event::RunFinished { status, error } => {

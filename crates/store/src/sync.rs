@@ -708,15 +708,24 @@ impl Store {
             if resolved.is_some() {
                 return Err(StoreError::ConflictClosed(conflict.to_string()));
             }
-            record_in(
+            let event = record_in(
                 conn,
                 Change::ConflictResolved {
                     task: parse_uuid(&task)?,
                     conflict,
-                    note,
+                    note: note.clone(),
                 },
             )?
-            .ok_or(StoreError::NotEnrolled)
+            .ok_or(StoreError::NotEnrolled)?;
+            crate::audit::record_in(
+                conn,
+                &event.actor,
+                "conflict.resolved",
+                &conflict.to_string(),
+                Some(&serde_json::json!({ "status": "open", "task": task })),
+                Some(&serde_json::json!({ "status": "resolved", "task": task, "note": note })),
+            )?;
+            Ok(event)
         })
         .await
     }

@@ -62,7 +62,7 @@ pub const VOCABULARY: &[&str] = &[
 type SyntheticTask = (String, String, String, String, bool, i64, Option<i64>);
 
 /// A small deterministic generator (SplitMix64), so runs of the benchmark are comparable.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -73,7 +73,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }
@@ -141,5 +141,117 @@ impl Store {
     /// Update the planner's statistics (after a bulk load).
     pub async fn analyze(&self) -> Result<()> {
         self.write(|conn| Ok(conn.execute_batch("ANALYZE")?)).await
+    }
+}
+
+/// Actions of the synthetic audit log, with the shapes of their before/after.
+const AUDIT_ACTIONS: &[&str] = &[
+    "task.decided",
+    "task.voted",
+    "task.escalated",
+    "tag.added",
+    "tag.removed",
+    "note.changed",
+    "version.added",
+    "setting.changed",
+    "role.changed",
+];
+
+impl Store {
+    /// Append `count` synthetic entries to the audit log (`processops bench audit`), sealed
+    /// one after another like real ones, in one transaction. Returns the chain's length.
+    pub async fn insert_synthetic_audit(&self, count: u64, seed: u64) -> Result<u64> {
+        use processops_core::audit::{EntryRef, hash_of, json_text};
+        self.write(move |conn| {
+            let mut rng = Rng(seed);
+            let mut head = crate::audit::head_in(conn)?.unwrap_or_default();
+            let start = now_ms() - i64::try_from(count).unwrap_or(0) * 1000;
+            for i in 0..count {
+                let n = head.count + 1;
+                let action = AUDIT_ACTIONS[rng.below(AUDIT_ACTIONS.len() as u64) as usize];
+                let word = VOCABULARY[rng.below(VOCABULARY.len() as u64) as usize];
+                let before = serde_json::json!({ "status": "pending" });
+                let after = serde_json::json!({
+                    "status": "decided",
+                    "action": if rng.below(4) == 0 { "reject" } else { "approve" },
+                    "text": null,
+                    "reason": format!("checked the {word} against policy term{}", rng.below(20_000)),
+                });
+                let (before, after) = (json_text(Some(&before)), json_text(Some(&after)));
+                let id = format!("00000000-0000-7000-8000-{n:012x}");
+                let actor = format!("user-{}", rng.below(50));
+                let subject = format!("00000000-0000-7000-9000-{:012x}", rng.below(1 << 40));
+                let entry = EntryRef {
+                    seq: n,
+                    id: &id,
+                    at: start + i64::try_from(i).unwrap_or(0) * 1000,
+                    device: "local",
+                    actor: &actor,
+                    action,
+                    subject: &subject,
+                    before: before.as_deref(),
+                    after: after.as_deref(),
+                    prev_hash: &head.hash,
+                    hash: "",
+                };
+                let hash = hash_of(&entry);
+                crate::audit::insert(conn, &EntryRef { hash: &hash, ..entry })?;
+                head = processops_core::audit::Head { count: n, hash };
+            }
+            crate::audit::set_head(conn, head.count, &head.hash)?;
+            Ok(head.count)
+        })
+        .await
+    }
+
+    /// Benchmark baseline for `audit_verify`: the same rows read by a bare scan, touching
+    /// every column. Returns (rows, bytes).
+    pub fn audit_scan_baseline(&self) -> Result<(u64, u64)> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT seq, id, at, device, actor, action, subject, before, after, prev_hash, hash FROM audit ORDER BY seq",
+            )?;
+            let mut rows = stmt.query([])?;
+            let (mut n, mut bytes) = (0u64, 0u64);
+            while let Some(r) = rows.next()? {
+                for i in 0..11 {
+                    bytes += r.get_ref(i)?.as_bytes().map_or(8, |b| b.len() as u64);
+                }
+                n += 1;
+            }
+            Ok((n, bytes))
+        })
+    }
+
+    /// Benchmark baseline input: every entry's hashed bytes (the audit layout), concatenated,
+    /// with the end offset of each entry.
+    pub fn audit_hash_inputs(&self) -> Result<(Vec<u8>, Vec<usize>)> {
+        let entries = self.audit_entries(&crate::AuditFilter {
+            limit: Some(u32::MAX),
+            ..crate::AuditFilter::default()
+        })?;
+        let (mut bytes, mut ends) = (Vec::new(), Vec::with_capacity(entries.len()));
+        for e in &entries {
+            use processops_core::audit::{EntryRef, encode, json_text};
+            let (before, after) = (json_text(e.before.as_ref()), json_text(e.after.as_ref()));
+            encode(
+                &EntryRef {
+                    seq: e.seq,
+                    id: &e.id,
+                    at: e.at,
+                    device: &e.device,
+                    actor: &e.actor,
+                    action: &e.action,
+                    subject: &e.subject,
+                    before: before.as_deref(),
+                    after: after.as_deref(),
+                    prev_hash: &e.prev_hash,
+                    hash: &e.hash,
+                },
+                &mut bytes,
+            );
+            ends.push(bytes.len());
+        }
+        Ok((bytes, ends))
     }
 }

@@ -308,6 +308,18 @@ impl Store {
             let run: String = conn
                 .prepare_cached("SELECT run_id FROM tasks WHERE id = ?1")?
                 .query_row([&id], |r| r.get(0))?;
+            crate::audit::record_in(
+                conn,
+                &decision.by,
+                "task.voted",
+                &id,
+                None,
+                Some(&serde_json::json!({
+                    "action": decision.action.as_str(),
+                    "reason": decision.reason,
+                    "needed": needed,
+                })),
+            )?;
             append_events(
                 conn,
                 &run,
@@ -606,6 +618,19 @@ fn decide_in(
         return Err(claim_refusal(conn, &id)?);
     };
     record_diff(conn, &id, &draft, &decision)?;
+    crate::audit::record_in(
+        conn,
+        &decision.by,
+        "task.decided",
+        &id,
+        Some(&serde_json::json!({ "status": "pending" })),
+        Some(&serde_json::json!({
+            "status": "decided",
+            "action": decision.action.as_str(),
+            "text": decision.text,
+            "reason": decision.reason,
+        })),
+    )?;
     let run_id = Uuid::parse_str(&run).unwrap_or_default();
     if crate::sync::send_decision_in(conn, task_id, &decision)? {
         return Ok(Decided {
@@ -652,6 +677,10 @@ fn escalate_in(
     due_at: Option<i64>,
 ) -> Result<Uuid> {
     let id = task_id.to_string();
+    let from: Option<String> = conn
+        .prepare_cached("SELECT role FROM tasks WHERE id = ?1")?
+        .query_row([&id], |r| r.get(0))
+        .optional()?;
     // A fresh due time re-arms the timers for the new role.
     let run: Option<String> = conn
         .prepare_cached(
@@ -667,6 +696,14 @@ fn escalate_in(
         return Err(already_decided(conn, &id)?);
     };
     crate::sync::publish_move_in(conn, task_id, &role)?;
+    crate::audit::record_in(
+        conn,
+        &by,
+        "task.escalated",
+        &id,
+        Some(&serde_json::json!({ "role": from })),
+        Some(&serde_json::json!({ "role": role, "due_at": due_at })),
+    )?;
     append_events(
         conn,
         &run,

@@ -24,10 +24,21 @@ impl Store {
         source: String,
     ) -> Result<()> {
         self.write(move |conn| {
-            conn.prepare_cached(
+            let new = conn.prepare_cached(
                 "INSERT OR IGNORE INTO blueprint_versions (hash, blueprint_id, name, source, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![hash, blueprint_id, name, source, now_ms()])?;
+            if new == 1 {
+                // The engine records the versions it loads; no person is known here.
+                crate::audit::record_in(
+                    conn,
+                    "engine",
+                    "version.added",
+                    &format!("{blueprint_id}@{hash}"),
+                    None,
+                    Some(&serde_json::json!({ "blueprint": blueprint_id, "name": name, "hash": hash })),
+                )?;
+            }
             Ok(())
         })
         .await

@@ -35,10 +35,11 @@ import type {
   UntagRequest,
   ValidationReport,
 } from "./types.gen";
+import type { DrillRow, MetricRunsQuery, MetricsQuery, MetricsReport } from "./types.gen";
 import { httpTransport, isTauri, tauriTransport, type Transport } from "./transport";
 
 // Query types are generated too; re-exported for the screens.
-export type { FeedbackQuery, QueueQuery, RunsQuery, TasksQuery };
+export type { FeedbackQuery, MetricRunsQuery, MetricsQuery, QueueQuery, RunsQuery, TasksQuery };
 
 const enc = encodeURIComponent;
 
@@ -108,6 +109,11 @@ export function createClient(transport: Transport) {
       t.send<TagResponse>({ command: "tag", args: { request: req }, method: "POST", path: "/api/feedback/tags", body: req }),
     untag: (req: UntagRequest) =>
       t.send<TagResponse>({ command: "untag", args: { request: req }, method: "POST", path: "/api/feedback/untag", body: req }),
+
+    metrics: (q: MetricsQuery) =>
+      t.send<MetricsReport>({ command: "metrics", args: { query: q }, method: "GET", path: "/api/metrics", query: { ...q } }),
+    metricRuns: (q: MetricRunsQuery) =>
+      t.send<DrillRow[]>({ command: "metric_runs", args: { query: q }, method: "GET", path: "/api/metrics/runs", query: { ...q } }),
   };
 }
 

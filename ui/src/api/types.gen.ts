@@ -537,3 +537,128 @@ export type StoreKeyRequest = {
  * The keychain account (the provider's `api_key_keychain`).
  */
 account: string, key: string, };
+
+export type MetricsQuery = { blueprint?: string, 
+/**
+ * Blueprint version (content hash, or a prefix of at least 4 characters).
+ */
+version?: string, 
+/**
+ * First day: a date (2026-11-01), `today`, or a span back from today (`30d`, `4w`).
+ * Default: 30 days before `until`.
+ */
+since?: string, 
+/**
+ * Last day, included; same forms as `since`. Default: today.
+ */
+until?: string, 
+/**
+ * Days at the end of the window compared against the baseline for drift (default 7).
+ */
+recent_days?: number, 
+/**
+ * Days before the recent ones that drift compares against (default 28).
+ */
+baseline_days?: number, };
+
+export type MetricRunsQuery = { 
+/**
+ * Which number to explain: overrides, automated, touched, prompt_issues, escalated,
+ * breached, slowest or failed.
+ */
+metric: string, blueprint?: string, version?: string, since?: string, until?: string, 
+/**
+ * At most this many runs (default 100, at most 1000).
+ */
+limit?: number, };
+
+export type MetricsReport = { 
+/**
+ * The window, both days included.
+ */
+since: string, until: string, 
+/**
+ * The drift windows: recent days against the baseline days before them.
+ */
+recent_since: string, baseline_since: string, total: Summary, 
+/**
+ * Most runs first.
+ */
+blueprints: Array<BlueprintMetrics>, series: Array<DayMetrics>, };
+
+export type BlueprintMetrics = { blueprint: string, 
+/**
+ * Its display name, when the blueprint is still in the project.
+ */
+name: string | null, summary: Summary, drift: Drift, 
+/**
+ * Newest activity first.
+ */
+versions: Array<VersionMetrics>, };
+
+export type VersionMetrics = { version: string, 
+/**
+ * First and last day (`2026-11-01`) with activity in the window.
+ */
+first_day: string, last_day: string, summary: Summary, drift: Drift, };
+
+export type DayMetrics = { day: string, summary: Summary, };
+
+export type Summary = { runs_started: number, runs_finished: number, runs_failed: number, prompt_success: Ratio, prompts: PromptMix, tokens: number, human_override: Ratio, decisions: DecisionMix, 
+/**
+ * Mean share of the draft changed by an edit, when any edit was measured.
+ */
+edit_distance: number | null, automation_coverage: Ratio, auto_approved_reviews: number, tasks_created: number, escalation: Escalation, };
+
+export type Ratio = { num: number, den: number, 
+/**
+ * `num / den`, or none for an empty window.
+ */
+value: number | null, };
+
+export type PromptMix = { clean: number, repaired: number, fallback: number, attention: number, failed: number, };
+
+export type DecisionMix = { approve: number, edit: number, reject: number, escalate: number, };
+
+export type Escalation = { decided: number, p50_ms: number | null, p95_ms: number | null, 
+/**
+ * Decided tasks that had been escalated / decided tasks.
+ */
+escalated: Ratio, 
+/**
+ * Decided tasks whose SLA ran out / decided tasks.
+ */
+breached: Ratio, };
+
+export type Drift = { 
+/**
+ * The largest component PSI: one distribution that moved is enough to look. None when no
+ * component had enough data in both windows.
+ */
+index: number | null, flagged: boolean, threshold: number, components: Array<DriftComponent>, };
+
+export type DriftComponent = { 
+/**
+ * `decisions`, `tags`, `output_length` or `prompt_failures`.
+ */
+name: string, 
+/**
+ * The population stability index, or none when a window had too few observations.
+ */
+psi: number | null, baseline_n: number, recent_n: number, };
+
+export type Drill = "overrides" | "automated" | "touched" | "prompt_issues" | "escalated" | "breached" | "slowest" | "failed";
+
+export type DrillRow = { run_id: string, blueprint: string, version: string, 
+/**
+ * When the counted thing happened (Unix ms).
+ */
+at: number, 
+/**
+ * What about this run counts: "edit by ana", "decided by ben", "draft: fallback template"…
+ */
+detail: string, 
+/**
+ * For decisions: how long the task waited for it (ms).
+ */
+waited_ms: number | null, };

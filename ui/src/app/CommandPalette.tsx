@@ -46,6 +46,7 @@ export function CommandPalette() {
             ["Designer", "/designer"],
             ["Runs", "/runs"],
             ["Evaluate", "/evaluate"],
+            ["Metrics", "/metrics"],
             ["Blueprints", "/blueprints"],
             ["Settings", "/settings"],
           ].map(([label, to]) => (

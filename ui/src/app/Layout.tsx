@@ -1,6 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { clsx } from "clsx";
 import {
+  BarChart3,
   FlaskConical,
   Inbox,
   LayoutTemplate,
@@ -75,6 +76,7 @@ export function Layout() {
         <RailLink to="/designer" icon={<Workflow />} label="Designer" />
         <RailLink to="/runs" icon={<PlayCircle />} label="Runs" />
         <RailLink to="/evaluate" icon={<FlaskConical />} label="Evaluate" />
+        <RailLink to="/metrics" icon={<BarChart3 />} label="Metrics" />
         <RailLink to="/blueprints" icon={<LayoutTemplate />} label="Blueprints" />
         <div className="flex-1" />
         <HubStatus />

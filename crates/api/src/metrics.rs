@@ -1,0 +1,340 @@
+//! The ProcessOps metrics per blueprint and version, with drift, day-by-day series and the runs
+//! behind each number (the math is `processops_core::metrics`, the counters the store's).
+
+use std::collections::BTreeMap;
+
+use processops_core::metrics::{
+    self, Counts, Drift, DriftOptions, Summary, day_date, day_of, merge, parse_day, summarize,
+};
+use processops_store::{Drill, DrillRow, MetricsWindow, VersionCounts};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiError;
+use crate::service::Service;
+
+/// Query of `GET /api/metrics`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams, ts_rs::TS)]
+#[into_params(parameter_in = Query)]
+#[ts(optional_fields)]
+pub struct MetricsQuery {
+    pub blueprint: Option<String>,
+    /// Blueprint version (content hash, or a prefix of at least 4 characters).
+    pub version: Option<String>,
+    /// First day: a date (2026-11-01), `today`, or a span back from today (`30d`, `4w`).
+    /// Default: 30 days before `until`.
+    pub since: Option<String>,
+    /// Last day, included; same forms as `since`. Default: today.
+    pub until: Option<String>,
+    /// Days at the end of the window compared against the baseline for drift (default 7).
+    pub recent_days: Option<u32>,
+    /// Days before the recent ones that drift compares against (default 28).
+    pub baseline_days: Option<u32>,
+}
+
+/// The five metrics and drift of one blueprint version over the window.
+#[derive(Debug, Clone, Serialize, ToSchema, ts_rs::TS)]
+pub struct VersionMetrics {
+    pub version: String,
+    /// First and last day (`2026-11-01`) with activity in the window.
+    pub first_day: String,
+    pub last_day: String,
+    #[schema(value_type = Object)]
+    pub summary: Summary,
+    #[schema(value_type = Object)]
+    pub drift: Drift,
+}
+
+/// A blueprint's metrics, all its versions together and each version side by side.
+#[derive(Debug, Clone, Serialize, ToSchema, ts_rs::TS)]
+pub struct BlueprintMetrics {
+    pub blueprint: String,
+    /// Its display name, when the blueprint is still in the project.
+    pub name: Option<String>,
+    #[schema(value_type = Object)]
+    pub summary: Summary,
+    #[schema(value_type = Object)]
+    pub drift: Drift,
+    /// Newest activity first.
+    pub versions: Vec<VersionMetrics>,
+}
+
+/// One day of the window, every selected blueprint together.
+#[derive(Debug, Clone, Serialize, ToSchema, ts_rs::TS)]
+pub struct DayMetrics {
+    pub day: String,
+    #[schema(value_type = Object)]
+    pub summary: Summary,
+}
+
+/// `GET /api/metrics`.
+#[derive(Debug, Clone, Serialize, ToSchema, ts_rs::TS)]
+pub struct MetricsReport {
+    /// The window, both days included.
+    pub since: String,
+    pub until: String,
+    /// The drift windows: recent days against the baseline days before them.
+    pub recent_since: String,
+    pub baseline_since: String,
+    #[schema(value_type = Object)]
+    pub total: Summary,
+    /// Most runs first.
+    pub blueprints: Vec<BlueprintMetrics>,
+    pub series: Vec<DayMetrics>,
+}
+
+/// Query of `GET /api/metrics/runs`.
+#[derive(Debug, Clone, Deserialize, IntoParams, ts_rs::TS)]
+#[into_params(parameter_in = Query)]
+#[ts(optional_fields)]
+pub struct MetricRunsQuery {
+    /// Which number to explain: overrides, automated, touched, prompt_issues, escalated,
+    /// breached, slowest or failed.
+    pub metric: String,
+    pub blueprint: Option<String>,
+    pub version: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// At most this many runs (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// The resolved window of a query: [since, until) in days, plus the drift windows.
+#[derive(Debug)]
+struct Window {
+    since: i64,
+    until: i64,
+    recent: i64,
+    baseline: i64,
+}
+
+fn window(
+    since: Option<&str>,
+    until: Option<&str>,
+    recent_days: Option<u32>,
+    baseline_days: Option<u32>,
+    today: i64,
+) -> Result<Window, ApiError> {
+    let parse = |what: &str, text: &str| {
+        parse_day(text, today).map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
+    };
+    let until = match until {
+        Some(t) => parse("until", t)? + 1,
+        None => today + 1,
+    };
+    let since = match since {
+        Some(t) => parse("since", t)?,
+        None => until - 30,
+    };
+    if since >= until {
+        return Err(ApiError::bad_request(format!(
+            "the window is empty: since {} is after until {}; pick an earlier `since`",
+            day_date(since),
+            day_date(until - 1)
+        )));
+    }
+    let recent = i64::from(recent_days.unwrap_or(7).max(1));
+    let baseline = i64::from(baseline_days.unwrap_or(28).max(1));
+    Ok(Window {
+        since,
+        until,
+        recent: until - recent,
+        baseline: until - recent - baseline,
+    })
+}
+
+fn by_version(rows: Vec<VersionCounts>) -> BTreeMap<(String, String), Counts> {
+    rows.into_iter()
+        .map(|r| ((r.blueprint, r.version), r.counts))
+        .collect()
+}
+
+impl Service {
+    /// Resolve a version prefix among the versions the store knows for a blueprint.
+    fn metrics_version(&self, version: Option<&str>) -> Result<Option<String>, ApiError> {
+        match version {
+            None => Ok(None),
+            Some(v) if v.len() >= 64 => Ok(Some(v.to_owned())),
+            Some(v) if v.len() < 4 => Err(ApiError::bad_request(
+                "give at least 4 characters of the version hash".to_owned(),
+            )),
+            Some(v) => {
+                let all = self
+                    .engine()
+                    .store()
+                    .metric_counts(&MetricsWindow::default())?;
+                let mut found: Vec<&str> = all
+                    .iter()
+                    .map(|r| r.version.as_str())
+                    .filter(|h| h.starts_with(v))
+                    .collect();
+                found.dedup();
+                match found.as_slice() {
+                    [one] => Ok(Some((*one).to_owned())),
+                    [] => Err(ApiError::not_found(format!(
+                        "no runs of a version starting with {v}"
+                    ))),
+                    _ => Err(ApiError::bad_request(format!(
+                        "{v} matches {} versions; give more characters",
+                        found.len()
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// The metrics of a window: per blueprint, per version, day by day, with drift.
+    pub fn metrics(&self, q: &MetricsQuery) -> Result<MetricsReport, ApiError> {
+        let today = day_of(processops_store::now_ms());
+        let w = window(
+            q.since.as_deref(),
+            q.until.as_deref(),
+            q.recent_days,
+            q.baseline_days,
+            today,
+        )?;
+        let store = self.engine().store();
+        let select = |since, until| MetricsWindow {
+            blueprint: q.blueprint.clone(),
+            version: None,
+            since_day: Some(since),
+            until_day: Some(until),
+        };
+        let mut selected = select(w.since, w.until);
+        selected.version = self.metrics_version(q.version.as_deref())?;
+        let counts = store.metric_counts(&selected)?;
+        let recent = by_version(store.metric_counts(&MetricsWindow {
+            version: selected.version.clone(),
+            ..select(w.recent, w.until)
+        })?);
+        let baseline = by_version(store.metric_counts(&MetricsWindow {
+            version: selected.version.clone(),
+            ..select(w.baseline, w.recent)
+        })?);
+        let names: BTreeMap<String, String> = self
+            .blueprints()
+            .into_iter()
+            .map(|b| (b.id, b.name))
+            .collect();
+        let options = DriftOptions::default();
+        let empty = Counts::new();
+
+        let mut total = Counts::new();
+        let mut blueprints: BTreeMap<String, (Counts, Counts, Counts, Vec<VersionMetrics>)> =
+            BTreeMap::new();
+        for row in counts {
+            let key = (row.blueprint.clone(), row.version.clone());
+            let r = recent.get(&key).unwrap_or(&empty);
+            let b = baseline.get(&key).unwrap_or(&empty);
+            merge(&mut total, &row.counts);
+            let entry = blueprints.entry(row.blueprint.clone()).or_default();
+            merge(&mut entry.0, &row.counts);
+            merge(&mut entry.1, r);
+            merge(&mut entry.2, b);
+            entry.3.push(VersionMetrics {
+                version: row.version,
+                first_day: day_date(row.first_day),
+                last_day: day_date(row.last_day),
+                summary: summarize(&row.counts),
+                drift: metrics::drift(b, r, options),
+            });
+        }
+        let mut blueprints: Vec<BlueprintMetrics> = blueprints
+            .into_iter()
+            .map(|(blueprint, (all, r, b, mut versions))| {
+                versions.sort_by(|x, y| {
+                    y.last_day
+                        .cmp(&x.last_day)
+                        .then(y.first_day.cmp(&x.first_day))
+                });
+                BlueprintMetrics {
+                    name: names.get(&blueprint).cloned(),
+                    blueprint,
+                    summary: summarize(&all),
+                    drift: metrics::drift(&b, &r, options),
+                    versions,
+                }
+            })
+            .collect();
+        blueprints.sort_by(|a, b| {
+            b.summary
+                .runs_started
+                .total_cmp(&a.summary.runs_started)
+                .then_with(|| a.blueprint.cmp(&b.blueprint))
+        });
+        let series = store
+            .metric_series(&selected)?
+            .into_iter()
+            .map(|(day, counts)| DayMetrics {
+                day: day_date(day),
+                summary: summarize(&counts),
+            })
+            .collect();
+        Ok(MetricsReport {
+            since: day_date(w.since),
+            until: day_date(w.until - 1),
+            recent_since: day_date(w.recent),
+            baseline_since: day_date(w.baseline),
+            total: summarize(&total),
+            blueprints,
+            series,
+        })
+    }
+
+    /// The runs behind one of the numbers.
+    pub fn metric_runs(&self, q: &MetricRunsQuery) -> Result<Vec<DrillRow>, ApiError> {
+        let drill = Drill::parse(&q.metric).ok_or_else(|| {
+            let known: Vec<&str> = Drill::ALL.iter().map(|d| d.as_str()).collect();
+            ApiError::bad_request(format!(
+                "unknown metric `{}`; use one of: {}",
+                q.metric,
+                known.join(", ")
+            ))
+        })?;
+        let today = day_of(processops_store::now_ms());
+        let w = window(q.since.as_deref(), q.until.as_deref(), None, None, today)?;
+        let selected = MetricsWindow {
+            blueprint: q.blueprint.clone(),
+            version: self.metrics_version(q.version.as_deref())?,
+            since_day: Some(w.since),
+            until_day: Some(w.until),
+        };
+        let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+        Ok(self.engine().store().metric_runs(&selected, drill, limit)?)
+    }
+
+    /// Recompute the counters from the journal; returns the events replayed.
+    pub async fn rebuild_metrics(&self) -> Result<u64, ApiError> {
+        Ok(self.engine().store().rebuild_metrics().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn windows_from_queries() {
+        let today = 20_417;
+        let w = window(None, None, None, None, today).unwrap();
+        assert_eq!(
+            (w.since, w.until, w.recent, w.baseline),
+            (today - 29, today + 1, today - 6, today - 34)
+        );
+        let w = window(Some("7d"), Some("yesterday"), Some(2), Some(3), today).unwrap();
+        assert_eq!(
+            (w.since, w.until, w.recent, w.baseline),
+            (today - 6, today, today - 2, today - 5)
+        );
+        let err = window(Some("today"), Some("8d"), None, None, today).unwrap_err();
+        assert!(
+            err.message.contains("the window is empty"),
+            "{}",
+            err.message
+        );
+        let err = window(Some("soon"), None, None, None, today).unwrap_err();
+        assert!(err.message.starts_with("since:"), "{}", err.message);
+    }
+}
