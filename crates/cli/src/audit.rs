@@ -212,12 +212,8 @@ fn verify(store: &Store, project: &Project, json: bool) -> Result<ExitCode> {
                 .find_map(|s| entry(store, s).map(|e| (s == *seq, e)));
             if let Some((itself, e)) = near {
                 println!(
-                    "  {} entry {}: {} by {} on {}, {}",
-                    if itself {
-                        "the"
-                    } else {
-                        "after the last intact"
-                    },
+                    "  {}entry {}: {} by {} on {}, {}",
+                    if itself { "" } else { "after the last intact " },
                     e.seq,
                     e.action,
                     e.actor,
