@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
-use crate::service::Service;
+use crate::service::{Service, resolve};
 
 /// Query of `GET /api/metrics`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams, ts_rs::TS)]
@@ -150,7 +150,7 @@ fn by_version(rows: Vec<VersionCounts>) -> BTreeMap<(String, String), Counts> {
 }
 
 impl Service {
-    /// Resolve a version prefix among the versions the store knows for a blueprint.
+    /// A version hash as typed: whole, or a unique prefix of at least 4 characters.
     fn metrics_version(&self, version: Option<&str>) -> Result<Option<String>, ApiError> {
         match version {
             None => Ok(None),
@@ -159,26 +159,8 @@ impl Service {
                 "give at least 4 characters of the version hash".to_owned(),
             )),
             Some(v) => {
-                let all = self
-                    .engine()
-                    .store()
-                    .metric_counts(&MetricsWindow::default())?;
-                let mut found: Vec<&str> = all
-                    .iter()
-                    .map(|r| r.version.as_str())
-                    .filter(|h| h.starts_with(v))
-                    .collect();
-                found.dedup();
-                match found.as_slice() {
-                    [one] => Ok(Some((*one).to_owned())),
-                    [] => Err(ApiError::not_found(format!(
-                        "no runs of a version starting with {v}"
-                    ))),
-                    _ => Err(ApiError::bad_request(format!(
-                        "{v} matches {} versions; give more characters",
-                        found.len()
-                    ))),
-                }
+                let found = self.engine().store().resolve_version_prefix(v)?;
+                resolve(v, "version", &found).map(Some)
             }
         }
     }

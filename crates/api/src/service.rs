@@ -579,9 +579,9 @@ fn no_id(what: &str, prefix: &str) -> ApiError {
     ApiError::not_found(format!("no {what} id starts with `{prefix}`"))
 }
 
-fn resolve(prefix: &str, what: &str, found: &[Uuid]) -> Result<Uuid, ApiError> {
+pub(crate) fn resolve<T: Clone>(prefix: &str, what: &str, found: &[T]) -> Result<T, ApiError> {
     match found {
-        [one] => Ok(*one),
+        [one] => Ok(one.clone()),
         [] => Err(no_id(what, prefix)),
         _ => Err(ApiError::bad_request(format!(
             "`{prefix}` matches several {what}s; type more of the id"

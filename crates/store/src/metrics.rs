@@ -16,6 +16,7 @@ use crate::{Result, Store};
 
 /// Update the counters for one journal event of `run_id`, appended at `at` (Unix ms).
 pub(crate) fn observe(conn: &Connection, run_id: &str, event: &Event, at: i64) -> Result<()> {
+    let mut run = None;
     let facts = match event {
         Event::RunStarted { .. } => metrics::facts(Observation::RunStarted),
         Event::NodeFinished { meta, output, .. } => {
@@ -75,11 +76,8 @@ pub(crate) fn observe(conn: &Connection, run_id: &str, event: &Event, at: i64) -
             })
         }
         Event::RunFinished { status, .. } => {
-            let touches: i64 = conn
-                .prepare_cached("SELECT human_touches FROM runs WHERE id = ?1")?
-                .query_row([run_id], |r| r.get(0))
-                .optional()?
-                .unwrap_or(0);
+            run = run_row(conn, run_id)?;
+            let touches = run.as_ref().map_or(0, |r| r.2);
             metrics::facts(Observation::RunFinished {
                 status: *status,
                 human_touched: touches > 0,
@@ -92,13 +90,12 @@ pub(crate) fn observe(conn: &Connection, run_id: &str, event: &Event, at: i64) -
     if facts.is_empty() {
         return Ok(());
     }
-    let Some((blueprint, version)) = conn
-        .prepare_cached("SELECT blueprint_id, version FROM runs WHERE id = ?1")?
-        .query_row([run_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .optional()?
-    else {
+    // RunFinished read the row already; other events read it only when they count something.
+    let run = match run {
+        Some(row) => Some(row),
+        None => run_row(conn, run_id)?,
+    };
+    let Some((blueprint, version, _)) = run else {
         return Ok(());
     };
     let day = day_of(at);
@@ -110,6 +107,14 @@ pub(crate) fn observe(conn: &Connection, run_id: &str, event: &Event, at: i64) -
         add.execute(params![blueprint, version, day, k, n])?;
     }
     Ok(())
+}
+
+/// A run's blueprint, version and human touches so far.
+fn run_row(conn: &Connection, run_id: &str) -> Result<Option<(String, String, i64)>> {
+    Ok(conn
+        .prepare_cached("SELECT blueprint_id, version, human_touches FROM runs WHERE id = ?1")?
+        .query_row([run_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?)
 }
 
 fn flag(conn: &Connection, task: Uuid, column: &'static str) -> Result<()> {

@@ -299,6 +299,18 @@ impl Store {
         })
     }
 
+    /// Blueprint versions whose hash starts with `prefix` (at most two: enough to tell a unique
+    /// prefix from an ambiguous one).
+    pub fn resolve_version_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT hash FROM blueprint_versions WHERE hash LIKE ?1 || '%' ESCAPE '\\' ORDER BY hash LIMIT 2")?;
+            let hashes = stmt
+                .query_map([crate::like_literal(&prefix.to_ascii_lowercase())], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(hashes)
+        })
+    }
+
     /// Find a run by a unique start or end of its id (as typed by a person).
     pub fn resolve_run_prefix(&self, prefix: &str) -> Result<Vec<Uuid>> {
         self.read(|conn| {
