@@ -34,4 +34,10 @@ pub const ALL: &[&str] = &[
     "enrol_hub",
     "metrics",
     "metric_runs",
+    "list_versions",
+    "propose_version",
+    "stage_version",
+    "rollback_version",
+    "version_diff",
+    "gate_version",
 ];

@@ -153,6 +153,39 @@ async fn metric_runs(s: State<'_, Service>, query: MetricRunsQuery) -> Reply<Vec
 }
 
 #[tauri::command]
+async fn list_versions(s: State<'_, Service>, blueprint: String) -> Reply<BlueprintVersions> {
+    s.versions(&blueprint)
+}
+
+#[tauri::command]
+async fn propose_version(s: State<'_, Service>, request: ProposeRequest) -> Reply<VersionInfo> {
+    s.propose_version(request).await
+}
+
+#[tauri::command]
+async fn stage_version(s: State<'_, Service>, request: StageRequest) -> Reply<BlueprintVersions> {
+    s.stage_version(request).await
+}
+
+#[tauri::command]
+async fn rollback_version(
+    s: State<'_, Service>,
+    request: RollbackRequest,
+) -> Reply<BlueprintVersions> {
+    s.rollback_version(request).await
+}
+
+#[tauri::command]
+async fn gate_version(s: State<'_, Service>, request: GateRequest) -> Reply<GateReport> {
+    s.gate_version(request).await
+}
+
+#[tauri::command]
+async fn version_diff(s: State<'_, Service>, query: DiffQuery) -> Reply<VersionDiff> {
+    s.version_diff(&query)
+}
+
+#[tauri::command]
 async fn taxonomy(s: State<'_, Service>, blueprint: String) -> Reply<Vec<String>> {
     let taxonomy = load_taxonomy(&s.project_root()?)?;
     Ok(s.taxonomy(&taxonomy, &blueprint))
@@ -240,5 +273,11 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke<tauri::Wry>) -> bool + Send + Syn
         enrol_hub,
         metrics,
         metric_runs,
+        list_versions,
+        propose_version,
+        stage_version,
+        rollback_version,
+        version_diff,
+        gate_version,
     ]
 }

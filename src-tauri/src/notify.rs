@@ -1,9 +1,10 @@
-//! Desktop notifications: a new task for one of my roles, and an SLA that ran out.
+//! Desktop notifications: a new task for one of my roles, an SLA that ran out, and drift in
+//! a process I own.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use processops_api::{Service, TasksQuery};
+use processops_api::{AlertsQuery, Service, TasksQuery};
 use tauri::AppHandle;
 use tauri_plugin_notification::NotificationExt as _;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +17,7 @@ pub fn spawn(app: AppHandle, service: Service, cancel: CancellationToken) {
     tauri::async_runtime::spawn(async move {
         let mut seen: Option<HashSet<uuid::Uuid>> = None;
         let mut breached: HashSet<uuid::Uuid> = HashSet::new();
+        let mut alerted: Option<HashSet<i64>> = None;
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return,
@@ -38,6 +40,23 @@ pub fn spawn(app: AppHandle, service: Service, cancel: CancellationToken) {
                 }
                 if t.breached_at.is_some() && breached.insert(t.id) && !first_look {
                     show(&app, "SLA breached", &t.title);
+                }
+            }
+            let owner = (!me.single_user).then(|| me.name.clone());
+            if let Ok(alerts) = service.drift_alerts(&AlertsQuery { owner, since: None }) {
+                let first = alerted.is_none();
+                let known = alerted.get_or_insert_with(HashSet::new);
+                for a in alerts {
+                    if known.insert(a.id) && !first {
+                        let body = format!(
+                            "{} version {}: drift index {:.2} ({})",
+                            a.blueprint,
+                            a.version.get(..8).unwrap_or(&a.version),
+                            a.drift,
+                            a.component.replace('_', " ")
+                        );
+                        show(&app, "Process drift", &body);
+                    }
                 }
             }
         }

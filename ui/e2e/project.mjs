@@ -56,6 +56,7 @@ export function engineApi(base) {
     base,
     get: (path) => call("GET", path),
     post: (path, body) => call("POST", path, body),
+    put: (path, body) => call("PUT", path, body),
     async waitFor(what, check, timeoutMs = 30_000) {
       const until = Date.now() + timeoutMs;
       for (;;) {

@@ -180,4 +180,94 @@ export const scenarios = [
       await driver.eval("() => { localStorage.removeItem('processops.theme'); document.documentElement.classList.remove('dark'); return true; }");
     },
   },
+  {
+    name: "governance lead promotes a version and the author cannot approve their own",
+    async run({ driver, api }) {
+      // The e2e project is a single-user installation (no [users]): every role passes, but
+      // nobody promotes their own version. The app acts as its profile, e2e-manager; the other
+      // people act through the API.
+      const id = "hr-onboarding";
+      const page = `#/blueprints/${id}/versions`;
+      const rowOf = (v) => `[data-testid="version-row"][data-version="${v}"]`;
+      const listed = () => api.get(`/api/versions?blueprint=${id}`);
+      const stageOf = async (v) => (await listed()).versions.find((x) => x.version === v)?.stage;
+      const v1 = (await listed()).versions.find((v) => v.current_file).version;
+
+      // A designer proposes the file's version and starts its pilot.
+      await api.post("/api/versions/propose", { blueprint: id, by: "e2e-designer", note: "Baseline welcome kit" });
+      await api.post("/api/versions/stage", { blueprint: id, version: v1, stage: "pilot", by: "e2e-designer" });
+
+      // The app's user, not its author, promotes it through the screen: monitor, then approve.
+      await driver.goto(page);
+      await driver.waitFor(`${rowOf(v1)}[data-stage="pilot"]`);
+      await driver.waitFor('[data-testid="versions-managed"]');
+      await driver.click(`${rowOf(v1)} [data-testid="version-action-monitored"]`);
+      await driver.waitFor(`${rowOf(v1)}[data-stage="monitored"]`);
+      await driver.click(`${rowOf(v1)} [data-testid="version-action-approved"]`);
+      await driver.waitFor(`${rowOf(v1)}[data-stage="approved"]`);
+      assert((await stageOf(v1)) === "approved", "the store has the version approved");
+      const promoted = (await listed()).history.filter((h) => h.version === v1 && h.by === "e2e-manager").map((h) => h.to);
+      assert(promoted.join() === "monitored,approved", `promoted by the app's user: ${promoted}`);
+
+      // A prompt edit makes a new version, which the app's user proposes and pilots.
+      const source = (await api.get(`/api/blueprints/${id}/source`)).source;
+      const line = "      5. Who to ask for what.\n";
+      assert(source.includes(line), "the welcome kit template has its list");
+      const edited = source.replace(line, `${line}      6. The deadline to choose benefits, if the policies name one.\n`);
+      const saved = await api.put(`/api/blueprints/${id}/source`, { source: edited });
+      const v2 = saved.version;
+      assert(v2 && v2 !== v1, "the edit is a new version");
+      await driver.reload();
+      await driver.waitFor('[data-testid="propose-form"]');
+      await driver.fill('[data-testid="propose-note"]', "Name the benefits deadline");
+      await driver.type('[data-testid="propose-feedback"]', "tag:missing-deadline,");
+      await driver.waitFor('[data-testid="propose-ref"]');
+      await driver.click('[data-testid="propose-submit"]');
+      await driver.waitFor(`${rowOf(v2)}[data-stage="draft"]`);
+      const proposed = (await listed()).versions.find((v) => v.version === v2);
+      assert(proposed.author === "e2e-manager" && proposed.note === "Name the benefits deadline", `proposed as me: ${JSON.stringify(proposed)}`);
+      assert(proposed.feedback.includes("tag:missing-deadline"), `with its feedback: ${proposed.feedback}`);
+      await driver.click(`${rowOf(v2)} [data-testid="version-action-pilot"]`);
+      await driver.waitFor(`${rowOf(v2)}[data-stage="pilot"]`);
+
+      // Its author cannot promote it: the screen says why, and the engine refuses anyway.
+      const monitor = `${rowOf(v2)} [data-testid="version-action-monitored"]`;
+      assert((await driver.attribute(monitor, "data-allowed")) === "false", "the author's Monitor button is disabled");
+      const why = await driver.attribute(monitor, "title");
+      assert(/You proposed this version/.test(why), `the button says why: ${why}`);
+      assert((await driver.attribute(monitor, "aria-disabled")) === "true", "and disabled for assistive technology too");
+      await api.post("/api/versions/stage", { blueprint: id, version: v2, stage: "monitored", by: "e2e-lead" });
+      const refused = await api
+        .post("/api/versions/stage", { blueprint: id, version: v2, stage: "approved", by: "e2e-manager" })
+        .then(() => null, (e) => String(e.message));
+      assert(refused && /HTTP 403/.test(refused) && refused.includes("proposed this version and cannot promote it"), `the engine refuses the author: ${refused}`);
+      await driver.reload();
+      const approve = `${rowOf(v2)}[data-stage="monitored"] [data-testid="version-action-approved"]`;
+      await driver.waitFor(approve);
+      assert((await driver.attribute(approve, "data-allowed")) === "false", "the author's Approve button is disabled");
+
+      // Another governance lead runs the prompt regression gate (a changed prompt needs one
+      // before approval) and approves it; the previous approved version retires.
+      await api.post("/api/versions/gate", { blueprint: id, version: v2, by: "e2e-lead" });
+      await api.post("/api/versions/stage", { blueprint: id, version: v2, stage: "approved", by: "e2e-lead", note: "Deadline named" });
+      await driver.reload();
+      await driver.waitFor(`${rowOf(v2)}[data-stage="approved"]`);
+      await driver.waitFor(`${rowOf(v1)}[data-stage="retired"]`);
+      await driver.waitFor('[data-testid="history-entry"][data-reason="superseded"]');
+
+      // The diff from the old version to the new shows the prompt's new line.
+      await driver.goto(`${page}?from=${v1}&to=${v2}`);
+      await driver.waitFor('[data-testid="diff-group"][data-area="prompts"] [data-testid="diff-lines"]');
+      const added = await driver.text('[data-testid="diff-group"][data-area="prompts"] [data-testid="diff-lines"] [data-tag="+"]');
+      assert(added.includes("6. The deadline to choose benefits"), `the line diff shows the added line: ${added}`);
+      const diff = await api.get(`/api/versions/diff?blueprint=${id}&from=${v1}&to=${v2}`);
+      assert(diff.changes.length >= 1 && diff.changes.every((c) => c.area === "prompts"), `only the prompt changed: ${JSON.stringify(diff.changes)}`);
+
+      // Rolling back brings the first version back for everyone.
+      await driver.click('[data-testid="versions-rollback"]');
+      await driver.click('[data-testid="confirm-rollback"]');
+      await driver.waitFor(`${rowOf(v1)}[data-stage="approved"]`);
+      assert((await stageOf(v1)) === "approved" && (await stageOf(v2)) === "retired", "the store has the rollback");
+    },
+  },
 ];

@@ -14,6 +14,8 @@ import { SettingsPage } from "./settings/SettingsPage";
 // The metrics screen and its chart library load on first visit: the other screens never wait
 // for them (and a chart problem cannot keep the app from starting).
 const MetricsPage = lazy(() => import("./metrics/MetricsPage").then((m) => ({ default: m.MetricsPage })));
+// Change control is a governance screen most people rarely open: it loads on first visit too.
+const VersionsPage = lazy(() => import("./versions/VersionsPage").then((m) => ({ default: m.VersionsPage })));
 
 export const queryClient = new QueryClient({
   defaultOptions: {
@@ -44,6 +46,14 @@ const router = createHashRouter([
         ),
       },
       { path: "blueprints", element: <BlueprintsPage /> },
+      {
+        path: "blueprints/:id/versions",
+        element: (
+          <Suspense fallback={null}>
+            <VersionsPage />
+          </Suspense>
+        ),
+      },
       { path: "settings", element: <SettingsPage /> },
       { path: "*", element: <Navigate to="/inbox" replace /> },
     ],

@@ -105,6 +105,10 @@ pub struct StartRunRequest {
     #[serde(default)]
     #[ts(as = "Option<bool>", optional)]
     pub wait: bool,
+    /// Who starts it: a member of a pilot's cohort gets the pilot version.
+    #[serde(default)]
+    #[ts(optional)]
+    pub by: Option<String>,
 }
 
 /// A started run.
@@ -194,6 +198,8 @@ pub struct TasksQuery {
     pub limit: Option<u32>,
     /// Leave out drafts (`draft` is empty): the inbox list. A task's detail has the draft.
     pub summary: Option<bool>,
+    /// Who is looking: tasks of pilot versions whose cohort they are not in are left out.
+    pub viewer: Option<String>,
 }
 
 /// Body of `POST /api/tasks/{id}/claim` and `/unclaim`.

@@ -45,6 +45,8 @@ impl From<EngineError> for ApiError {
             EngineError::BadSignature => Self::new(401, "unauthorized", message),
             EngineError::Forbidden(_) => Self::new(403, "forbidden", message),
             EngineError::InvalidDecision(_) => Self::new(422, "invalid_request", message),
+            // Nothing is live for this starter: a state to change (pilot, approve), not a bug.
+            EngineError::NotLive(_) => Self::new(409, "not_live", message),
             // The sender did nothing wrong; the engine is not set up to check signatures yet.
             EngineError::MissingSecret(_) | EngineError::ClaimUnanswered { .. } => {
                 Self::new(503, "unavailable", message)
@@ -70,6 +72,7 @@ impl From<StoreError> for ApiError {
             | StoreError::Claimed { .. }
             | StoreError::ConflictClosed(_) => Self::new(409, "conflict", message),
             StoreError::NotEnrolled => Self::new(409, "not_enrolled", message),
+            StoreError::Lifecycle(_) => Self::new(409, "conflict", message),
             StoreError::HubForbidden(_) => Self::new(403, "forbidden", message),
             _ => {
                 tracing::error!(error = %message, "store failure");

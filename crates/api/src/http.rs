@@ -15,6 +15,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::dto::*;
+use crate::versions::{
+    BlueprintVersions, DiffQuery, GateRequest, ProposeRequest, RollbackRequest, StageRequest,
+    VersionDiff, VersionInfo, VersionsQuery,
+};
 use crate::{
     ApiError, FeedbackQuery, MetricRunsQuery, MetricsQuery, MetricsReport, OutputFeedback,
     QueueItem, QueueQuery, Service, TagRequest, TagResponse, UntagRequest, load_taxonomy,
@@ -144,16 +148,31 @@ fn routes() -> OpenApiRouter<Service> {
         .routes(routes!(untag))
         .routes(routes!(metrics))
         .routes(routes!(metric_runs))
+        .routes(routes!(list_versions))
+        .routes(routes!(propose_version))
+        .routes(routes!(stage_version))
+        .routes(routes!(rollback_version))
+        .routes(routes!(version_diff))
+        .routes(routes!(gate_version))
+        .routes(routes!(drift_alerts))
 }
 
 /// The router and the OpenAPI document it implements.
 pub fn router(service: Service) -> (Router, utoipa::openapi::OpenApi) {
     let (router, api) = routes().split_for_parts();
     let doc = api.clone();
+    let telemetry = std::sync::Arc::new(crate::telemetry::Telemetry::new());
     let router = router
         .route(
             "/openapi.json",
             axum::routing::get(move || async move { Json(doc) }),
+        )
+        // Prometheus text, outside the OpenAPI document (it is not JSON).
+        .route(
+            "/metrics",
+            axum::routing::get(move |State(s): State<Service>| async move {
+                metrics_text(&telemetry, &s)
+            }),
         )
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .method_not_allowed_fallback(|| async {
@@ -166,6 +185,21 @@ pub fn router(service: Service) -> (Router, utoipa::openapi::OpenApi) {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(service);
     (router, api)
+}
+
+/// `GET /metrics`: the engine's metrics as OpenMetrics text.
+fn metrics_text(t: &crate::telemetry::Telemetry, s: &Service) -> Response {
+    match t.render(s) {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                crate::telemetry::CONTENT_TYPE,
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// The content security policy of the served UI: everything from this origin, nothing else.
@@ -599,4 +633,78 @@ async fn metric_runs(
     q: Result<Query<MetricRunsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<crate::DrillRow>>, ApiError> {
     Ok(Json(s.metric_runs(&query(q)?)?))
+}
+
+/// A blueprint's versions with their lifecycle stages and the history of stage moves.
+#[utoipa::path(get, path = "/api/versions", params(("blueprint" = String, Query)),
+    responses((status = 200, body = BlueprintVersions), (status = 404, body = ApiError)))]
+async fn list_versions(
+    State(s): State<Service>,
+    q: Result<Query<VersionsQuery>, QueryRejection>,
+) -> Result<Json<BlueprintVersions>, ApiError> {
+    Ok(Json(s.versions(&query(q)?.blueprint)?))
+}
+
+/// Propose a version (the file's by default) with a change note and the feedback behind it.
+#[utoipa::path(post, path = "/api/versions/propose", request_body = ProposeRequest, responses(
+    (status = 200, body = VersionInfo), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+async fn propose_version(
+    State(s): State<Service>,
+    ApiJson(req): ApiJson<ProposeRequest>,
+) -> Result<Json<VersionInfo>, ApiError> {
+    Ok(Json(s.propose_version(req).await?))
+}
+
+/// Move a version to pilot, monitored, approved or retired. Promotion past pilot needs the
+/// governance role and is refused to the version's author.
+#[utoipa::path(post, path = "/api/versions/stage", request_body = StageRequest, responses(
+    (status = 200, body = BlueprintVersions), (status = 400, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError)))]
+async fn stage_version(
+    State(s): State<Service>,
+    ApiJson(req): ApiJson<StageRequest>,
+) -> Result<Json<BlueprintVersions>, ApiError> {
+    Ok(Json(s.stage_version(req).await?))
+}
+
+/// Retire the approved version and approve again the one before it.
+#[utoipa::path(post, path = "/api/versions/rollback", request_body = RollbackRequest, responses(
+    (status = 200, body = BlueprintVersions), (status = 403, body = ApiError)))]
+async fn rollback_version(
+    State(s): State<Service>,
+    ApiJson(req): ApiJson<RollbackRequest>,
+) -> Result<Json<BlueprintVersions>, ApiError> {
+    Ok(Json(s.rollback_version(req).await?))
+}
+
+/// What changed between two versions: graph, prompts, policies.
+#[utoipa::path(get, path = "/api/versions/diff", params(("blueprint" = String, Query),
+    ("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    responses((status = 200, body = VersionDiff), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+async fn version_diff(
+    State(s): State<Service>,
+    q: Result<Query<DiffQuery>, QueryRejection>,
+) -> Result<Json<VersionDiff>, ApiError> {
+    Ok(Json(s.version_diff(&query(q)?)?))
+}
+
+/// The prompt regression gate: replay past approved reviews on a version and compare its
+/// drafts with what people approved. Approving a version whose prompts changed needs one.
+#[utoipa::path(post, path = "/api/versions/gate", request_body = GateRequest, responses(
+    (status = 200, body = Object), (status = 404, body = ApiError), (status = 422, body = ApiError)))]
+async fn gate_version(
+    State(s): State<Service>,
+    ApiJson(req): ApiJson<GateRequest>,
+) -> Result<Json<processops_core::gate::GateReport>, ApiError> {
+    Ok(Json(s.gate_version(req).await?))
+}
+
+/// Drift alerts: versions whose process drift index crossed the threshold, and the owner each
+/// was sent to.
+#[utoipa::path(get, path = "/api/alerts", params(crate::AlertsQuery),
+    responses((status = 200, body = Vec<crate::DriftAlert>)))]
+async fn drift_alerts(
+    State(s): State<Service>,
+    q: Result<Query<crate::AlertsQuery>, QueryRejection>,
+) -> Result<Json<Vec<crate::DriftAlert>>, ApiError> {
+    Ok(Json(s.drift_alerts(&query(q)?)?))
 }

@@ -10,7 +10,9 @@ pub mod hub;
 pub mod local;
 mod metrics;
 mod service;
+pub mod telemetry;
 mod typescript;
+mod versions;
 mod workspace;
 
 pub use dto::*;
@@ -21,8 +23,14 @@ pub use feedback::{
     UntagRequest, load_taxonomy,
 };
 pub use metrics::{
-    BlueprintMetrics, DayMetrics, MetricRunsQuery, MetricsQuery, MetricsReport, VersionMetrics,
+    AlertsQuery, BlueprintMetrics, DayMetrics, DriftAlert, MetricRunsQuery, MetricsQuery,
+    MetricsReport, VersionMetrics,
 };
+pub use processops_core::gate::{GateCase, GateReport};
 pub use processops_store::{Drill, DrillRow};
 pub use service::{ProjectInfo, Service};
 pub use typescript::typescript_bindings;
+pub use versions::{
+    BlueprintVersions, DiffQuery, GateRequest, ProposeRequest, RollbackRequest, StageChangeDto,
+    StageRequest, VersionDiff, VersionInfo, VersionsQuery,
+};

@@ -231,9 +231,27 @@ pub fn spawn_background(
     tokio::spawn(triggers::run_folder_watch(
         engine.clone(),
         root,
-        cancel,
+        cancel.clone(),
         tick,
     ));
+    tokio::spawn(run_drift_checks(service.clone(), cancel));
+}
+
+/// How often a running engine compares recent days with the baseline.
+const DRIFT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Check drift now and every hour; owners of drifting versions get an alert (once a week
+/// per version).
+async fn run_drift_checks(service: Service, cancel: tokio_util::sync::CancellationToken) {
+    loop {
+        if let Err(e) = service.check_drift().await {
+            tracing::warn!(error = %e.message, "the drift check failed; it runs again in an hour");
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(DRIFT_CHECK_EVERY) => {}
+        }
+    }
 }
 
 /// Start a run per demo payload, one after the other (a local model drafts one at a time).

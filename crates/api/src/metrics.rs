@@ -151,7 +151,10 @@ fn by_version(rows: Vec<VersionCounts>) -> BTreeMap<(String, String), Counts> {
 
 impl Service {
     /// A version hash as typed: whole, or a unique prefix of at least 4 characters.
-    fn metrics_version(&self, version: Option<&str>) -> Result<Option<String>, ApiError> {
+    pub(crate) fn metrics_version(
+        &self,
+        version: Option<&str>,
+    ) -> Result<Option<String>, ApiError> {
         match version {
             None => Ok(None),
             Some(v) if v.len() >= 64 => Ok(Some(v.to_owned())),
@@ -288,6 +291,121 @@ impl Service {
     /// Recompute the counters from the journal; returns the events replayed.
     pub async fn rebuild_metrics(&self) -> Result<u64, ApiError> {
         Ok(self.engine().store().rebuild_metrics().await?)
+    }
+}
+
+/// How long a drifting version stays quiet after an alert: once a week, not on every check.
+const DRIFT_ALERT_QUIET_MS: i64 = 7 * 86_400_000;
+
+/// A version whose drift index crossed the threshold, and the owner it was sent to.
+#[derive(Debug, Clone, Serialize, ToSchema, ts_rs::TS)]
+pub struct DriftAlert {
+    pub id: i64,
+    pub blueprint: String,
+    pub version: String,
+    pub drift: f64,
+    /// decisions, tags, output_length or prompt_failures: what moved most.
+    pub component: String,
+    /// The blueprint's `lifecycle.owner` (a person or a role); null when it names none.
+    pub owner: Option<String>,
+    pub at: i64,
+}
+
+/// Query of `GET /api/alerts`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams, ts_rs::TS)]
+#[into_params(parameter_in = Query)]
+#[ts(optional_fields)]
+pub struct AlertsQuery {
+    /// Only alerts this person owns (by name or by one of their roles).
+    pub owner: Option<String>,
+    /// Since this time (Unix ms); default the last 30 days.
+    pub since: Option<i64>,
+}
+
+impl From<processops_store::DriftAlertRow> for DriftAlert {
+    fn from(r: processops_store::DriftAlertRow) -> Self {
+        Self {
+            id: r.id,
+            blueprint: r.blueprint_id,
+            version: r.version,
+            drift: r.drift,
+            component: r.component,
+            owner: r.owner,
+            at: r.at,
+        }
+    }
+}
+
+impl Service {
+    /// Compare every version's recent days with its baseline and alert the owner of each
+    /// newly drifting one (once per quiet period). Returns the alerts sent now.
+    pub async fn check_drift(&self) -> Result<Vec<DriftAlert>, ApiError> {
+        let report = self.metrics(&MetricsQuery::default())?;
+        let mut sent = Vec::new();
+        for b in &report.blueprints {
+            for v in b.versions.iter().filter(|v| v.drift.flagged) {
+                let Some(drift) = v.drift.index else { continue };
+                let component = v
+                    .drift
+                    .components
+                    .iter()
+                    .filter_map(|c| c.psi.map(|p| (p, c.name.clone())))
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, name)| name)
+                    .unwrap_or_default();
+                // The version's own owner; a version no longer stored falls back to the file's.
+                let owner = self
+                    .engine()
+                    .version(&v.version)
+                    .ok()
+                    .or_else(|| self.engine().registry().get(&b.blueprint))
+                    .and_then(|c| c.blueprint.lifecycle.owner.clone());
+                let alert = processops_store::NewDriftAlert {
+                    blueprint_id: b.blueprint.clone(),
+                    version: v.version.clone(),
+                    drift,
+                    component,
+                    owner,
+                };
+                if let Some(row) = self
+                    .engine()
+                    .store()
+                    .record_drift_alert(alert, DRIFT_ALERT_QUIET_MS)
+                    .await?
+                {
+                    tracing::warn!(
+                        blueprint = %row.blueprint_id, version = %row.version, drift = row.drift,
+                        owner = row.owner.as_deref().unwrap_or("-"), "process drift flagged"
+                    );
+                    sent.push(row.into());
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Drift alerts, newest first; `owner` keeps those addressed to a person or their roles.
+    pub fn drift_alerts(&self, q: &AlertsQuery) -> Result<Vec<DriftAlert>, ApiError> {
+        let since = q
+            .since
+            .unwrap_or_else(|| processops_store::now_ms() - 30 * 86_400_000);
+        let rows = self.engine().store().drift_alerts(since, 1000)?;
+        let directory = self.engine().directory();
+        let addressed = |owner: &Option<String>| match (&q.owner, owner) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(me), Some(owner)) => {
+                me == owner
+                    || directory
+                        .roles(me)
+                        .is_some_and(|roles| roles.iter().any(|r| r == owner))
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .filter(|r| addressed(&r.owner))
+            .map(Into::into)
+            .collect())
     }
 }
 

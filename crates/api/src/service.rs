@@ -207,6 +207,26 @@ impl Service {
     }
 
     pub fn blueprints(&self) -> Vec<BlueprintSummary> {
+        // Under change control the stage is the store's (the most advanced live version);
+        // otherwise the file's `lifecycle.stage`.
+        let governed = self.engine.store().version_stages(None).unwrap_or_default();
+        let governed_stage = |id: &str| {
+            use processops_core::blueprint::Stage;
+            [
+                Stage::Approved,
+                Stage::Monitored,
+                Stage::Pilot,
+                Stage::Draft,
+                Stage::Retired,
+            ]
+            .into_iter()
+            .find(|s| {
+                governed
+                    .iter()
+                    .any(|r| r.blueprint_id == id && r.stage == *s)
+            })
+            .map(|s| processops_core::lifecycle::stage_name(s).to_owned())
+        };
         self.engine
             .registry()
             .all()
@@ -219,10 +239,9 @@ impl Service {
                     description: bp.description.clone(),
                     domain: bp.domain.clone(),
                     version: c.hash.clone(),
-                    stage: serde_json::to_value(bp.lifecycle.stage)
-                        .ok()
-                        .and_then(|v| v.as_str().map(ToOwned::to_owned))
-                        .unwrap_or_default(),
+                    stage: governed_stage(&bp.id).unwrap_or_else(|| {
+                        processops_core::lifecycle::stage_name(bp.lifecycle.stage).to_owned()
+                    }),
                     triggers: bp
                         .triggers
                         .iter()
@@ -260,11 +279,12 @@ impl Service {
     pub async fn start_run(&self, req: StartRunRequest) -> Result<StartRunResponse, ApiError> {
         let started = self
             .engine
-            .start_run(
+            .start_run_as(
                 &req.blueprint,
                 req.trigger.as_deref(),
                 req.payload,
                 req.idempotency_key,
+                req.by.as_deref(),
             )
             .await?;
         if req.wait {
@@ -439,6 +459,11 @@ impl Service {
             sort,
             limit: Some(q.limit.unwrap_or(50).min(MAX_TASKS_LISTED)),
             summary: q.summary.unwrap_or(false),
+            // A pilot's tasks are its cohort's: hidden from anyone else who asks as themselves.
+            exclude_versions: match q.viewer.as_deref() {
+                Some(viewer) => self.engine.hidden_versions(viewer)?,
+                None => Vec::new(),
+            },
         };
         Ok(self
             .engine

@@ -13,6 +13,9 @@ use ts_rs::TS;
 use crate::dto::*;
 use crate::feedback::*;
 use crate::metrics::*;
+use crate::versions::*;
+use processops_core::blueprint::diff::{Area, ChangeKind, DiffEntry, DiffLine};
+use processops_core::gate::{GateCase, GateReport};
 
 /// The whole `types.gen.ts` file.
 pub fn typescript_bindings() -> String {
@@ -94,8 +97,26 @@ pub fn typescript_bindings() -> String {
         Escalation,
         Drift,
         DriftComponent,
+        DriftAlert,
+        AlertsQuery,
         Drill,
         DrillRow,
+        VersionsQuery,
+        VersionInfo,
+        StageChangeDto,
+        BlueprintVersions,
+        ProposeRequest,
+        StageRequest,
+        RollbackRequest,
+        DiffQuery,
+        GateRequest,
+        GateReport,
+        GateCase,
+        VersionDiff,
+        DiffEntry,
+        DiffLine,
+        Area,
+        ChangeKind,
     );
     out.truncate(out.trim_end().len());
     out.push('\n');

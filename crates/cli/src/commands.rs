@@ -45,6 +45,10 @@ pub enum Command {
     /// automation coverage, decision latency, drift; `metrics runs <metric>` lists the runs
     /// behind a number.
     Metrics(crate::metrics::MetricsArgs),
+    /// Change control: propose a version with a change note, pilot it with a cohort, promote
+    /// it (governance, never its author), roll back, and diff two versions.
+    #[command(subcommand)]
+    Versions(crate::versions::VersionsCommand),
     /// Print the JSON Schema of the blueprint format (committed as blueprints/schema.json).
     Schema,
     /// Print the OpenAPI document of the HTTP API (committed as docs/openapi.json).
@@ -309,6 +313,8 @@ pub enum BenchCommand {
     Audit(crate::audit::AuditBenchArgs),
     /// The metrics dashboard's queries over 1,000,000 runs; the counters' cost per event.
     Metrics(crate::bench_metrics::MetricsBenchArgs),
+    /// What the run and node spans cost per node with trace export off (target ≤ 10 µs).
+    Tracing(crate::bench_tracing::TracingBenchArgs),
 }
 
 #[derive(Args)]
@@ -356,6 +362,7 @@ pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
         Command::Inbox(c) => inbox(&project, c).await,
         Command::Knowledge(KnowledgeCommand::Ingest(a)) => crate::knowledge::run(&project, a).await,
         Command::Metrics(a) => crate::metrics::run(&project, a).await,
+        Command::Versions(c) => crate::versions::run(&project, c).await,
         Command::Schema => {
             println!(
                 "{}",
@@ -375,6 +382,7 @@ pub async fn run(command: Command, project: Project) -> Result<ExitCode> {
         Command::Bench(BenchCommand::Hub(a)) => crate::bench_hub::hub(a).await,
         Command::Bench(BenchCommand::Audit(a)) => crate::audit::bench(a).await,
         Command::Bench(BenchCommand::Metrics(a)) => crate::bench_metrics::metrics(a).await,
+        Command::Bench(BenchCommand::Tracing(a)) => crate::bench_tracing::overhead(a).await,
         Command::Demo(a) => crate::demo::run(&project, a).await,
         Command::Tag(c) => crate::feedback::tag(&project, c).await,
         Command::Eval(c) => crate::feedback::eval(&project, c).await,
@@ -553,6 +561,8 @@ async fn run_blueprint(project: &Project, a: RunArgs) -> Result<ExitCode> {
         payload,
         idempotency_key: a.idempotency_key,
         wait: true,
+        // A pilot's cohort member running it by hand gets the pilot version.
+        by: Some(project.whoami(None)),
     };
     let (service, response) = match project.lock()? {
         Lock::Held(_lock) => {
@@ -698,6 +708,8 @@ async fn inbox(project: &Project, c: InboxCommand) -> Result<ExitCode> {
                 sort,
                 limit: Some(limit),
                 summary: None,
+                // A pilot's tasks are shown to its cohort only.
+                viewer: Some(project.whoami(None)),
             })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&tasks)?);

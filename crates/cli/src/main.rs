@@ -5,16 +5,19 @@ mod bench;
 mod bench_ai;
 mod bench_hub;
 mod bench_metrics;
+mod bench_tracing;
 mod commands;
 mod demo;
 mod feedback;
 mod hub;
 mod knowledge;
+mod logging;
 mod metrics;
 mod models;
 mod project;
 mod remote;
 mod render;
+mod versions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,8 +61,18 @@ fn main() -> ExitCode {
         cli.command,
         commands::Command::Serve(_) | commands::Command::Demo(_)
     );
-    init_tracing(verbose);
     let project = Project::new(cli.project, cli.data);
+    // Trace export when `[telemetry]` or OTEL_EXPORTER_OTLP_ENDPOINT asks for it; otherwise no
+    // OpenTelemetry layer at all. The guard, dropped last, sends the final spans.
+    let (traces, _traces) = match traces(&project) {
+        Ok(Some((layer, guard))) => (Some(layer), Some(guard)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let _logs = logging::init(verbose, &project, traces);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,20 +92,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: bool) {
-    use tracing_subscriber::EnvFilter;
-    let default = if verbose {
-        "info,processops=info"
-    } else {
-        "warn"
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+/// The OTLP trace layer and its flushing guard, if the project's settings turn export on.
+fn traces(
+    project: &Project,
+) -> Result<
+    Option<(
+        logging::ExtraLayer,
+        processops_engine::telemetry::TelemetryGuard,
+    )>,
+    processops_engine::EngineError,
+> {
+    use processops_engine::telemetry;
+    telemetry::project_config(&project.root)?
+        .map(|config| telemetry::layer(&config))
+        .transpose()
 }
 
 /// The built-in models' tensor library sizes its worker pool from `CANDLE_NUM_THREADS` when

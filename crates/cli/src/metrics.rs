@@ -51,6 +51,16 @@ enum MetricsAction {
     },
     /// Recompute the counters from the run journals (after restoring a backup, say).
     Rebuild,
+    /// Drift alerts sent to process owners (`lifecycle.owner`); `--check` compares the
+    /// recent days with the baseline now (a running engine does it every hour).
+    Alerts {
+        /// Check now, and alert the owners of newly drifting versions.
+        #[arg(long)]
+        check: bool,
+        /// Only alerts for this owner (a person, matched by name or role).
+        #[arg(long)]
+        owner: Option<String>,
+    },
 }
 
 pub async fn run(project: &Project, a: MetricsArgs) -> Result<ExitCode> {
@@ -97,6 +107,47 @@ pub async fn run(project: &Project, a: MetricsArgs) -> Result<ExitCode> {
             let service = project.service().await?;
             let events = service.rebuild_metrics().await?;
             println!("Rebuilt the metrics from {events} journal events.");
+        }
+        Some(MetricsAction::Alerts { check, owner }) => {
+            let service = project.service().await?;
+            if check {
+                let sent = service.check_drift().await?;
+                println!(
+                    "Checked drift: {} new alert{}.",
+                    sent.len(),
+                    if sent.len() == 1 { "" } else { "s" }
+                );
+            }
+            let alerts =
+                service.drift_alerts(&processops_api::AlertsQuery { owner, since: None })?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&alerts)?);
+            } else if alerts.is_empty() {
+                println!("No drift alerts in the last 30 days.");
+            } else {
+                let mut t = table(&[
+                    "WHEN",
+                    "BLUEPRINT",
+                    "VERSION",
+                    "DRIFT",
+                    "WHAT MOVED",
+                    "OWNER",
+                ]);
+                for x in &alerts {
+                    t.add_row(vec![
+                        chrono::DateTime::<chrono::Utc>::from_timestamp_millis(x.at)
+                            .map_or_else(|| "?".into(), |d| d.format("%Y-%m-%d %H:%M").to_string()),
+                        x.blueprint.clone(),
+                        x.version.get(..12).unwrap_or(&x.version).to_owned(),
+                        format!("{:.2}", x.drift),
+                        x.component.replace('_', " "),
+                        x.owner
+                            .clone()
+                            .unwrap_or_else(|| "— (set lifecycle.owner)".into()),
+                    ]);
+                }
+                println!("{t}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -541,13 +541,22 @@ nodes:
             .contains(&format!("authorization: bearer {secret}")),
         "{request}"
     );
-    // Nothing the engine stores contains the secret.
-    for entry in std::fs::read_dir(dir.path().join(".processops")).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(
-            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-            "the secret leaked into the data folder"
-        );
+    // Nothing the engine stores or logs (`.processops/logs/`) contains the secret.
+    let mut folders = vec![dir.path().join(".processops")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "the secret leaked into {}",
+                path.display()
+            );
+        }
     }
 
     // Without the variable, the step fails and says which one to set.

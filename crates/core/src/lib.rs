@@ -6,6 +6,7 @@ pub mod audit;
 pub mod blueprint;
 pub mod diagnostic;
 pub mod feedback;
+pub mod gate;
 pub mod schedule;
 pub mod template;
 
@@ -13,6 +14,7 @@ pub use diagnostic::{Diagnostic, Severity};
 pub mod identity;
 pub mod journal;
 pub mod knowledge;
+pub mod lifecycle;
 pub mod metrics;
 pub mod run;
 pub mod secrets;

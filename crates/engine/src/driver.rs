@@ -9,16 +9,32 @@ use processops_core::run::{Plan, RunState, Step, plan};
 use processops_store::RunStatus;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tracing::{Instrument as _, Span};
 use uuid::Uuid;
 
 use crate::nodes::{self, ReviewStart};
+use crate::telemetry;
 use crate::{Compiled, Engine, EngineError};
 
+/// Drive a run until it parks or ends, inside its own trace (one per activation).
 pub(crate) async fn drive(
+    engine: Engine,
+    run_id: Uuid,
+    wakes: mpsc::UnboundedReceiver<Event>,
+    preloaded: Option<(Arc<Compiled>, RunState)>,
+) {
+    let span = telemetry::run_span(run_id);
+    drive_traced(engine, run_id, wakes, preloaded, span.clone())
+        .instrument(span)
+        .await;
+}
+
+async fn drive_traced(
     engine: Engine,
     run_id: Uuid,
     mut wakes: mpsc::UnboundedReceiver<Event>,
     preloaded: Option<(Arc<Compiled>, RunState)>,
+    span: Span,
 ) {
     let loaded = match preloaded {
         Some((compiled, state)) => Ok(Driver::new(&engine, run_id, compiled, state)),
@@ -28,14 +44,24 @@ pub(crate) async fn drive(
         Ok(d) => d,
         Err(e) => {
             tracing::error!(run = %run_id, error = %e, "cannot load the run");
+            telemetry::fail(&span, "load_failed", &e.to_string());
             stop(&engine, run_id);
             return;
         }
     };
+    span.record(
+        "processops.blueprint.id",
+        driver.compiled.blueprint.id.as_str(),
+    );
+    span.record(
+        "processops.blueprint.version",
+        driver.compiled.hash.as_str(),
+    );
     loop {
         if let Err(e) = driver.run(&mut wakes).await {
             // The run stays `running` in the store, so a restart (or the next wake) resumes it.
             tracing::error!(run = %run_id, error = %e, "run driver stopped");
+            telemetry::fail(&span, "driver_stopped", &e.to_string());
             stop(&engine, run_id);
             return;
         }
@@ -179,8 +205,14 @@ impl Driver {
                         Some(e) = wakes.recv() => self.state.apply(&self.compiled.graph, &e),
                     }
                 }
-                Plan::WaitingForDecision | Plan::NeedsAttention | Plan::Done => {
+                parked @ (Plan::WaitingForDecision | Plan::NeedsAttention | Plan::Done) => {
                     self.flush().await?;
+                    let status = match parked {
+                        Plan::WaitingForDecision => "waiting",
+                        Plan::NeedsAttention => "attention",
+                        _ => "done",
+                    };
+                    Span::current().record("processops.run.status", status);
                     return Ok(());
                 }
             }
@@ -198,6 +230,7 @@ impl Driver {
     /// Journal a step that failed before acting, with the cause explained where one is known.
     fn fail_before_acting(&mut self, node: String, visit: u32, attempt: u32, error: String) {
         let error = self.explain(error);
+        telemetry::fail(&Span::current(), "step_failed", &error);
         let prompt = self.is_prompt(&node);
         self.record(failed_before_acting(node, visit, attempt, error, prompt));
     }
@@ -264,7 +297,8 @@ impl Driver {
             _ => false,
         });
         if let Some(step) = inline.into_iter().next() {
-            return self.inline(step).await;
+            let span = self.step_span(&step);
+            return self.inline(step).instrument(span).await;
         }
         let ctx = nodes::context(&compiled, &self.state, self.run_id);
         let mut launches = Vec::new();
@@ -278,6 +312,7 @@ impl Driver {
                 continue;
             };
             let n = compiled.node(&node)?;
+            let span = telemetry::node_span(n, visit, attempt);
             match nodes::prepare(
                 &self.engine,
                 &compiled,
@@ -293,28 +328,53 @@ impl Driver {
                         visit,
                         attempt,
                     }]);
-                    launches.push((node, visit, prepared));
+                    launches.push((node, visit, prepared, span));
                 }
                 // Rendering failed before anything happened outside: fail the step.
                 Err(error) => {
+                    let _in_node = span.enter();
                     self.fail_before_acting(node, visit, attempt, error);
                 }
             }
         }
-        for (node, _, _) in &launches {
+        for (node, _, _, _) in &launches {
             self.inflight.insert(node.clone());
         }
         // The starts must be durable before the side effects happen.
         self.flush().await?;
-        for (node, visit, prepared) in launches {
+        for (node, visit, prepared, span) in launches {
             let engine = self.engine.clone();
             let step_key = nodes::idempotency_key(self.run_id, &node, visit);
-            self.running.spawn(async move {
-                let result = nodes::perform(engine, prepared, step_key).await;
-                (node, visit, result)
-            });
+            self.running.spawn(
+                async move {
+                    let result = nodes::perform(engine, prepared, step_key).await;
+                    if let Err(error) = &result {
+                        telemetry::fail(&Span::current(), "step_failed", error);
+                    }
+                    (node, visit, result)
+                }
+                .instrument(span),
+            );
         }
         Ok(())
+    }
+
+    /// The span of a step run inline: a node execution or a review's completion. Planner
+    /// bookkeeping (finish, abandon, exhaust) is recorded as events of the run span.
+    fn step_span(&self, step: &Step) -> Span {
+        let (node, visit, attempt) = match step {
+            Step::Execute {
+                node,
+                visit,
+                attempt,
+            } => (node, *visit, *attempt),
+            Step::CompleteReview { node, visit } => (node, *visit, self.attempt(node)),
+            _ => return Span::none(),
+        };
+        match self.compiled.blueprint.node(node) {
+            Some(n) => telemetry::node_span(n, visit, attempt),
+            None => Span::none(),
+        }
     }
 
     async fn inline(&mut self, step: Step) -> Result<(), EngineError> {
@@ -333,6 +393,11 @@ impl Driver {
                             self.record([outcome.into_event(&node, visit)])
                         }
                         Ok(ReviewStart::Task(task)) => {
+                            tracing::info!(
+                                processops.task.id = %task.id,
+                                processops.task.role = %task.role,
+                                "review task created; the run waits for a decision"
+                            );
                             self.record([
                                 Event::NodeStarted {
                                     node: node.clone(),
@@ -378,6 +443,12 @@ impl Driver {
                         "review `{node}` has no decision"
                     )));
                 };
+                tracing::info!(
+                    processops.task.id = %task.id,
+                    processops.decision.action = decision.action.as_str(),
+                    processops.decision.by = %decision.by,
+                    "human decision"
+                );
                 let outcome = nodes::complete_review(r, &task, &decision);
                 let approved_text = (outcome.label.as_deref() == Some("approved")).then(|| {
                     outcome.output["text"]
@@ -390,7 +461,13 @@ impl Driver {
                     self.remember(&text).await?;
                 }
             }
-            Step::Abandon { node, visit, attempt } => self.record([Event::NodeFailed {
+            Step::Abandon {
+                node,
+                visit,
+                attempt,
+            } => {
+                tracing::warn!(processops.node.id = %node, processops.node.visit = i64::from(visit), "step abandoned after two engine stops");
+                self.record([Event::NodeFailed {
                 prompt: self.is_prompt(&node),
                 node,
                 visit,
@@ -398,8 +475,10 @@ impl Driver {
                 error: "the engine stopped twice while this step was running, so it was not started a third time \
                         (it may be what stops the engine); retry the run once the cause is fixed"
                     .into(),
-            }]),
+            }]);
+            }
             Step::Exhaust { node, limit, next } => {
+                tracing::info!(processops.node.id = %node, processops.node.max_visits = i64::from(limit), "visit limit reached");
                 let end = next.is_empty();
                 self.record([Event::VisitLimitReached {
                     node: node.clone(),

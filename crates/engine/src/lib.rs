@@ -9,10 +9,13 @@
 mod compiled;
 mod driver;
 pub mod dry_run;
+mod gate;
+mod lifecycle;
 mod nodes;
 pub mod payload;
 pub mod replay;
 pub mod settings;
+pub mod telemetry;
 pub mod triggers;
 
 use std::collections::HashMap;
@@ -28,6 +31,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
 pub use compiled::{Compiled, LoadProblem, Registry};
+pub use gate::DEFAULT_CASES as DEFAULT_GATE_CASES;
 
 /// Why the engine refused or failed a request.
 #[derive(Debug, Error)]
@@ -69,6 +73,9 @@ pub enum EngineError {
     /// occurrence waits.
     #[error("cannot claim `{key}` with the team's hub, so its run waits: {message}")]
     ClaimUnanswered { key: String, message: String },
+    /// Change control has no version this starter may run.
+    #[error("{0}")]
+    NotLive(String),
     #[error("internal engine error: {0}")]
     Internal(String),
 }
@@ -274,7 +281,8 @@ impl Engine {
             })
     }
 
-    /// Start a run of a blueprint's current version from one of its triggers.
+    /// Start a run of a blueprint from one of its triggers, on the version change control
+    /// gives an automatic trigger (the file's version for an unmanaged blueprint).
     pub async fn start_run(
         &self,
         blueprint: &str,
@@ -282,7 +290,21 @@ impl Engine {
         payload: Value,
         dedupe_key: Option<String>,
     ) -> Result<Started, EngineError> {
-        let compiled = self.blueprint(blueprint)?;
+        self.start_run_as(blueprint, trigger, payload, dedupe_key, None)
+            .await
+    }
+
+    /// Start a run for `starter` (a person starting it by hand), who gets the pilot version
+    /// when they are in its cohort.
+    pub async fn start_run_as(
+        &self,
+        blueprint: &str,
+        trigger: Option<&str>,
+        payload: Value,
+        dedupe_key: Option<String>,
+        starter: Option<&str>,
+    ) -> Result<Started, EngineError> {
+        let compiled = self.version_to_start(blueprint, starter)?;
         let trigger = compiled.trigger(trigger)?;
         compiled
             .check_payload(trigger.id(), &payload)
@@ -372,6 +394,7 @@ impl Engine {
             .task(task_id)?
             .ok_or_else(|| StoreError::TaskNotFound(task_id.to_string()))?;
         self.check_permission(&row, &decision.by)?;
+        self.check_cohort(&row.version, &decision.by)?;
         processops_core::journal::check_allowed(
             &decision,
             &row.task.policy.actions,

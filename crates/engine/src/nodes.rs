@@ -13,6 +13,7 @@ use processops_core::journal::{Action, Decision, Event, StepMeta, Task, Visit};
 use processops_core::run::RunState;
 use processops_llm::{CallContext, ChatMessage, ChatRequest};
 use serde_json::{Map, Value, json};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{Compiled, Engine};
@@ -703,7 +704,11 @@ async fn perform_prompt(
     // The last reply that arrived but failed the output schema: kept for the reviewer.
     let mut unusable: Option<(String, String)> = None;
     for (i, call) in calls.into_iter().enumerate() {
+        if i > 0 {
+            tracing::info!(processops.agent = %call.agent, "falling back to the next agent");
+        }
         let Some(provider) = engine.inner.providers.get(&call.provider) else {
+            tracing::info!(processops.agent = %call.agent, provider = %call.provider, "agent skipped: no such provider");
             errors.push(format!(
                 "agent `{}`: no provider `{}` is configured (add [providers.{}] to processops.toml)",
                 call.agent, call.provider, call.provider
@@ -712,6 +717,7 @@ async fn perform_prompt(
         };
         if !provider.healthy() {
             // Its circuit is open: fail over now instead of waiting for timeouts.
+            tracing::info!(processops.agent = %call.agent, provider = %call.provider, "agent skipped: circuit open");
             errors.push(format!(
                 "agent `{}`: provider `{}` is failing (circuit open), skipped",
                 call.agent, call.provider
@@ -719,7 +725,8 @@ async fn perform_prompt(
             continue;
         }
         let ctx = CallContext::step(step_key.clone());
-        let mut reply = call_once(provider.as_ref(), call.request.clone(), &ctx).await;
+        let mut reply =
+            call_once(provider.as_ref(), &call, "call", call.request.clone(), &ctx).await;
         let mut checked = reply
             .as_ref()
             .ok()
@@ -740,7 +747,8 @@ async fn perform_prompt(
             repair.messages.push(ChatMessage::user(format!(
                 "Your reply does not match the required JSON Schema: {problem}. Reply again with only the corrected JSON."
             )));
-            reply = call_once(provider.as_ref(), repair.clone(), &ctx).await;
+            tracing::info!(processops.agent = %call.agent, "repair call: the reply did not match the output schema");
+            reply = call_once(provider.as_ref(), &call, "repair", repair.clone(), &ctx).await;
             checked = reply
                 .as_ref()
                 .ok()
@@ -796,6 +804,7 @@ async fn perform_prompt(
         ..StepMeta::default()
     };
     if let Some(text) = fallback_text {
+        tracing::info!("no agent answered: using the step's fallback_text");
         let output = json!({
             "text": text, "json": null, "model": null, "agent": null, "tokens": { "prompt": 0, "completion": 0 },
             "fallback_used": "template", "attempts": 0, "errors": errors,
@@ -818,16 +827,22 @@ async fn perform_prompt(
     Err(errors.join("; "))
 }
 
-/// One provider call; errors become text (they are shown to operators, never hold keys).
+/// One provider call in its own span; errors become text (they are shown to operators, never
+/// hold keys).
 async fn call_once(
     provider: &dyn processops_llm::ChatModel,
+    call: &PromptCall,
+    purpose: &str,
     request: ChatRequest,
     ctx: &CallContext,
 ) -> Result<processops_llm::ChatResponse, String> {
-    provider
+    let span = crate::telemetry::chat_span(provider.system(), &call.agent, purpose, &request);
+    let reply = provider
         .chat(request, ctx.clone())
-        .await
-        .map_err(|e| e.to_string())
+        .instrument(span.clone())
+        .await;
+    crate::telemetry::record_chat(&span, &reply);
+    reply.map_err(|e| e.to_string())
 }
 
 fn exchange(

@@ -75,6 +75,17 @@ pub struct ReplayReport {
     pub steps: Vec<StepReplay>,
     /// Calls the replay made that the recording cannot answer.
     pub unanswered: Vec<String>,
+    /// The drafts the replay's review tasks got (what a reviewer would have read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drafts: Vec<ReplayDraft>,
+}
+
+/// A review task's draft in a replay.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplayDraft {
+    pub node: String,
+    pub visit: Visit,
+    pub draft: String,
 }
 
 impl ReplayReport {
@@ -95,6 +106,59 @@ struct ReplayModel {
     /// Steps whose request differed from the recording.
     changed: Mutex<Vec<StepId>>,
     unanswered: Mutex<Vec<String>>,
+}
+
+/// One provider's seat in a replay: answered from the recording, or, in a regression gate,
+/// by the live provider whenever the request differs from the recorded one.
+struct Seat {
+    recording: Arc<ReplayModel>,
+    live: Option<Arc<dyn ChatModel>>,
+}
+
+impl ChatModel for Seat {
+    fn chat<'a>(
+        &'a self,
+        req: ChatRequest,
+        ctx: CallContext,
+    ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
+        Box::pin(async move {
+            let Some(live) = &self.live else {
+                return self.recording.chat(req, ctx).await;
+            };
+            if self.recording.matches(&req, &ctx) {
+                return self.recording.chat(req, ctx).await;
+            }
+            if let Some(step) = ctx.step_key.as_deref().and_then(parse_step_key) {
+                self.recording
+                    .changed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(step);
+            }
+            live.chat(req, ctx).await
+        })
+    }
+}
+
+impl ReplayModel {
+    /// Whether the next recorded call of this step to this model had exactly this request.
+    fn matches(&self, req: &ChatRequest, ctx: &CallContext) -> bool {
+        let Some(step) = ctx.step_key.as_deref().and_then(parse_step_key) else {
+            return false;
+        };
+        let wanted = serde_json::to_value(req).ok();
+        let all = self
+            .exchanges
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        all.get(&step)
+            .and_then(|queue| {
+                queue.iter().find(|e| {
+                    e.request.get("model").and_then(Value::as_str) == Some(req.model.as_str())
+                })
+            })
+            .is_some_and(|e| wanted.as_ref() == Some(&e.request))
+    }
 }
 
 impl ChatModel for ReplayModel {
@@ -169,6 +233,19 @@ pub async fn replay_run(
     blueprint: Option<Arc<Compiled>>,
     scratch: &Path,
 ) -> Result<ReplayReport, EngineError> {
+    replay_run_with(source, run_id, blueprint, scratch, None).await
+}
+
+/// [`replay_run`], with `live` providers (by name) answering every model call whose request
+/// differs from the recording: a changed prompt gets a fresh reply, an unchanged one its
+/// recorded reply. The regression gate replays eval runs this way.
+pub async fn replay_run_with(
+    source: &Store,
+    run_id: Uuid,
+    blueprint: Option<Arc<Compiled>>,
+    scratch: &Path,
+    live: Option<&HashMap<String, Arc<dyn ChatModel>>>,
+) -> Result<ReplayReport, EngineError> {
     let (row, journal) = source
         .load_run(run_id)?
         .ok_or_else(|| EngineError::Internal(format!("run {run_id} does not exist")))?;
@@ -237,7 +314,11 @@ pub async fn replay_run(
     });
     let mut providers: HashMap<String, Arc<dyn ChatModel>> = HashMap::new();
     for agent in original.blueprint.agents.values() {
-        providers.insert(agent.provider.clone(), model.clone());
+        let seat = Seat {
+            recording: model.clone(),
+            live: live.and_then(|l| l.get(&agent.provider).cloned()),
+        };
+        providers.insert(agent.provider.clone(), Arc::new(seat));
     }
     let store = Store::open(&scratch.join("replay.sqlite"), Durability::Process)?;
     let registry = Arc::new(Registry::default());
@@ -344,6 +425,19 @@ pub async fn replay_run(
             });
         }
     }
+    let drafts = store
+        .list_tasks(&TaskFilter {
+            run_id: Some(replay_id),
+            limit: Some(10_000),
+            ..TaskFilter::default()
+        })?
+        .into_iter()
+        .map(|t| ReplayDraft {
+            node: t.task.node,
+            visit: t.task.visit,
+            draft: t.task.draft,
+        })
+        .collect();
     let unanswered = model
         .unanswered
         .lock()
@@ -359,6 +453,7 @@ pub async fn replay_run(
         replay_status: status_name(replay_row.status),
         steps,
         unanswered,
+        drafts,
     })
 }
 

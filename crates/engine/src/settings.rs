@@ -28,6 +28,9 @@ pub struct Settings {
     pub profile: Option<Profile>,
     #[serde(default)]
     pub retrieval: RetrievalSettings,
+    /// Trace export over OTLP (`crate::telemetry`).
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetrySettings,
 }
 
 /// The local user profile.
@@ -454,6 +457,10 @@ impl ChatModel for ProviderDefaults {
 
     fn healthy(&self) -> bool {
         self.inner.healthy()
+    }
+
+    fn system(&self) -> &'static str {
+        self.inner.system()
     }
 }
 

@@ -276,13 +276,55 @@ pub fn router(hub: Hub) -> (Router, utoipa::openapi::OpenApi) {
             "/openapi.json",
             axum::routing::get(move || async move { Json(doc) }),
         )
+        // Prometheus text, outside the OpenAPI document (it is not JSON).
+        .route("/metrics", axum::routing::get(metrics))
         .fallback(|| async { HubError::NotFound("no such endpoint; see /openapi.json".into()) })
         .method_not_allowed_fallback(|| async {
             HubError::Invalid("this endpoint does not accept that method; see /openapi.json".into())
         })
+        .layer(axum::middleware::from_fn_with_state(
+            hub.clone(),
+            count_request,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(hub);
     (router, api)
+}
+
+/// `GET /metrics`: the hub's metrics as OpenMetrics text.
+async fn metrics(State(hub): State<Hub>) -> Result<Response, HubError> {
+    let text = hub.metrics_text().await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::telemetry::CONTENT_TYPE,
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// Count every answered request by its route's pattern (unknown paths share one label, so a
+/// scanner cannot grow the series without bound).
+async fn count_request(
+    State(hub): State<Hub>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = match request.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_owned();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let response = next.run(request).await;
+    hub.meters()
+        .request(&method, &route, response.status().as_u16());
+    response
 }
 
 /// The document alone (for the committed copy).

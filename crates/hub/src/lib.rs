@@ -5,6 +5,7 @@
 //! - [`service`]: authentication, enrolment, rate limits and the push/pull operations; the
 //!   rules themselves are `processops_sync::rules`, shared by both backends.
 //! - [`http`]: the axum routes (thin) and the generated OpenAPI document.
+//! - [`telemetry`]: the Prometheus `/metrics` counters and their text.
 //!
 //! Invariants (ARCHITECTURE.md, "Sync"): a team's hub sequence is dense and becomes visible
 //! to readers only in order; a device's events are stored once each, in its own order, with a
@@ -13,6 +14,7 @@
 pub mod http;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 
 pub use service::{EnrolCode, Hub, HubOptions};
 pub use store::{AnyStore, DeviceRecord, HubStore, PgHub, SqliteHub, UserRecord};

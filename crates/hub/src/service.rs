@@ -57,6 +57,7 @@ pub struct Hub {
     store: Arc<AnyStore>,
     enrol_limit: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     login_limit: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    meters: Arc<crate::telemetry::HubMeters>,
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -113,7 +114,19 @@ impl Hub {
             login_limit: Arc::new(RateLimiter::keyed(per_minute(
                 options.failed_logins_per_minute,
             ))),
+            meters: Arc::default(),
         }
+    }
+
+    /// What this process counts for `/metrics` (requests are counted by the HTTP layer).
+    pub fn meters(&self) -> &crate::telemetry::HubMeters {
+        &self.meters
+    }
+
+    /// `/metrics`: this process's counters and every team's counts from the store.
+    pub async fn metrics_text(&self) -> Result<String> {
+        let teams = self.store.stats().await?;
+        self.meters.render(&teams)
     }
 
     pub fn store(&self) -> &AnyStore {
@@ -296,6 +309,13 @@ impl Hub {
 
     /// Store the caller's events (idempotent; a gap is refused with the expected number).
     pub async fn push(&self, p: &Principal, request: PushRequest) -> Result<PushResponse> {
+        let sent = request.events.len();
+        let outcome = self.store_events(p, request).await;
+        self.meters.pushed(&p.team, sent, &outcome);
+        outcome
+    }
+
+    async fn store_events(&self, p: &Principal, request: PushRequest) -> Result<PushResponse> {
         if request.wire != WIRE_VERSION {
             return Err(HubError::Invalid(format!(
                 "this hub speaks sync protocol {WIRE_VERSION}, the device sent {}; update the older side",

@@ -271,6 +271,10 @@ impl ChatModel for Anthropic {
     ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
         Box::pin(self.call(req, ctx))
     }
+
+    fn system(&self) -> &'static str {
+        "anthropic"
+    }
 }
 
 #[derive(Default)]

@@ -328,6 +328,10 @@ impl<M: ChatModel> ChatModel for Breaker<M> {
     fn healthy(&self) -> bool {
         self.lock().is_healthy(self.clock.now()) && self.inner.healthy()
     }
+
+    fn system(&self) -> &'static str {
+        self.inner.system()
+    }
 }
 
 #[cfg(test)]

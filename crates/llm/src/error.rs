@@ -99,6 +99,23 @@ impl LlmError {
         }
     }
 
+    /// A short, stable name of the failure for traces (OpenTelemetry's `error.type`): the
+    /// HTTP status for a status error, else the kind, looking through `RetriesExhausted`.
+    pub fn kind(&self) -> String {
+        match self {
+            Self::InvalidConfig(_) => "invalid_config".into(),
+            Self::InvalidRequest(_) => "invalid_request".into(),
+            Self::Connect(_) => "connect".into(),
+            Self::Transport(_) => "transport".into(),
+            Self::Timeout { .. } => "timeout".into(),
+            Self::Status { status, .. } => status.to_string(),
+            Self::Malformed(_) => "malformed".into(),
+            Self::StreamCut(_) => "stream_cut".into(),
+            Self::RetriesExhausted { last, .. } => last.kind(),
+            Self::CircuitOpen { .. } => "circuit_open".into(),
+        }
+    }
+
     /// The HTTP status behind this error, looking through `RetriesExhausted`.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -163,6 +163,12 @@ pub trait ChatModel: Send + Sync {
     fn healthy(&self) -> bool {
         true
     }
+
+    /// Who serves the model, as OpenTelemetry's `gen_ai.provider.name` (and the older
+    /// `gen_ai.system`) names it: `openai`, `anthropic`, `ollama`, … Traces use it.
+    fn system(&self) -> &'static str {
+        "_OTHER"
+    }
 }
 
 // Lets wrappers such as `Breaker` hold a shared or boxed model.
@@ -178,6 +184,10 @@ impl<M: ChatModel + ?Sized> ChatModel for Arc<M> {
     fn healthy(&self) -> bool {
         (**self).healthy()
     }
+
+    fn system(&self) -> &'static str {
+        (**self).system()
+    }
 }
 
 impl<M: ChatModel + ?Sized> ChatModel for Box<M> {
@@ -191,5 +201,9 @@ impl<M: ChatModel + ?Sized> ChatModel for Box<M> {
 
     fn healthy(&self) -> bool {
         (**self).healthy()
+    }
+
+    fn system(&self) -> &'static str {
+        (**self).system()
     }
 }

@@ -247,6 +247,16 @@ impl ChatModel for OpenAiCompatible {
     ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
         Box::pin(self.call(req, ctx))
     }
+
+    fn system(&self) -> &'static str {
+        // Ollama speaks the same protocol; its default port or host name gives it away.
+        let url = self.config.base_url.to_ascii_lowercase();
+        if url.contains(":11434") || url.contains("ollama") {
+            "ollama"
+        } else {
+            "openai"
+        }
+    }
 }
 
 #[derive(Default)]

@@ -58,6 +58,10 @@ impl ChatModel for LazyChat {
     ) -> BoxFuture<'a, Result<ChatResponse, LlmError>> {
         Box::pin(async move { self.model().await?.chat(req, ctx).await })
     }
+
+    fn system(&self) -> &'static str {
+        "processops.builtin"
+    }
 }
 
 /// MiniLM loaded on its first use.

@@ -53,6 +53,9 @@ pub enum StoreError {
     Embedding { model: String, message: String },
     #[error("retrieval evaluation: {0}")]
     Eval(String),
+    /// A change-control move that cannot be made (not proposed, moved meanwhile).
+    #[error("{0}")]
+    Lifecycle(String),
     #[error("audit log: {0}")]
     Audit(String),
     #[error("cannot write the audit export: {0}")]

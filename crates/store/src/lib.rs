@@ -6,11 +6,13 @@
 //! is answered before its data is committed. Reads use a small pool of read connections
 //! (WAL lets them run beside the writer).
 
+mod alerts;
 mod audit;
 mod error;
 pub mod eval;
 mod feedback;
 mod knowledge;
+mod lifecycle;
 mod metrics;
 mod migrate;
 mod runs;
@@ -18,6 +20,7 @@ mod schedule;
 pub mod sync;
 pub mod synthetic;
 mod tasks;
+mod telemetry;
 mod versions;
 mod writer;
 
@@ -26,6 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
+pub use alerts::{DriftAlertRow, NewDriftAlert};
 pub use audit::{AuditFilter, AuditFormat};
 pub use error::{Result, StoreError};
 pub use feedback::{
@@ -35,11 +39,13 @@ pub use knowledge::{
     DocumentChange, DocumentRow, Hit, NewDocument, Passage, QueryVector, RRF_K, SearchFilter,
     SearchMode, SearchResult,
 };
+pub use lifecycle::{StageChangeRow, StageRow};
 pub use metrics::{Drill, DrillRow, MetricsWindow, VersionCounts};
 pub use runs::{JournalEntry, NewRun, RunFilter, RunRow, RunStatus, StartOutcome};
 pub use tasks::{
     Breach, Decided, SyncMark, TaskFilter, TaskRow, TaskSort, TaskStatus, TimerKind, Timers, Vote,
 };
+pub use telemetry::{BlueprintTotals, InboxGauges, ModelCall, StepRecord};
 pub use versions::VersionRow;
 
 /// What a committed write survives.

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_hub_tasks.sql"),
     include_str!("../migrations/0009_audit.sql"),
     METRICS,
+    include_str!("../migrations/0011_lifecycle.sql"),
 ];
 
 pub(crate) fn run(conn: &mut Connection, path: &Path) -> Result<()> {

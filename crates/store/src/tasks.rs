@@ -137,6 +137,8 @@ pub struct TaskFilter {
     /// Leave out each task's draft and context (the inbox list): SQLite extracts the few
     /// fields a list shows, so a 100,000-task listing does not parse every context.
     pub summary: bool,
+    /// Leave out tasks of these blueprint versions (pilots whose cohort the viewer is not in).
+    pub exclude_versions: Vec<String>,
 }
 
 /// Inbox order.
@@ -505,6 +507,12 @@ impl Store {
         }
         if let Some(r) = &filter.role {
             push("role = ?", V::Text(r.clone()));
+        }
+        if !filter.exclude_versions.is_empty() {
+            push(
+                "version NOT IN (SELECT value FROM json_each(?))",
+                V::Text(serde_json::to_string(&filter.exclude_versions)?),
+            );
         }
         if let Some(a) = &filter.assignee {
             push("claimed_by = ?", V::Text(a.clone()));

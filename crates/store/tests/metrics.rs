@@ -459,16 +459,14 @@ async fn the_migration_backfills_the_counters_from_the_journal() {
     };
     assert!(!expected.is_empty());
     {
-        // Take the database back to the schema before the metrics migration (the last one).
+        // Take the database back to the schema before the metrics migration (0010), undoing
+        // the migrations after it too.
         let conn = rusqlite::Connection::open(&path).unwrap();
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        conn.execute_batch(&format!(
-            "DROP TABLE metric_counts; DROP TABLE metric_task_flags; ALTER TABLE runs DROP COLUMN human_touches;
-             PRAGMA user_version = {};",
-            version - 1
-        ))
+        conn.execute_batch(
+            "DROP TABLE drift_alerts; DROP TABLE version_gates; DROP TABLE stage_changes; DROP TABLE version_stages;
+             DROP TABLE metric_counts; DROP TABLE metric_task_flags; ALTER TABLE runs DROP COLUMN human_touches;
+             PRAGMA user_version = 9;",
+        )
         .unwrap();
     }
     let store = Store::open(&path, Durability::Process).unwrap();

@@ -12,6 +12,8 @@ import type {
   EnrolHubRequest,
   EvalProgress,
   FeedbackQuery,
+  GateReport,
+  GateRequest,
   Health,
   Me,
   OutputFeedback,
@@ -36,10 +38,19 @@ import type {
   ValidationReport,
 } from "./types.gen";
 import type { DrillRow, MetricRunsQuery, MetricsQuery, MetricsReport } from "./types.gen";
+import type {
+  BlueprintVersions,
+  DiffQuery,
+  ProposeRequest,
+  RollbackRequest,
+  StageRequest,
+  VersionDiff,
+  VersionInfo,
+} from "./types.gen";
 import { httpTransport, isTauri, tauriTransport, type Transport } from "./transport";
 
 // Query types are generated too; re-exported for the screens.
-export type { FeedbackQuery, MetricRunsQuery, MetricsQuery, QueueQuery, RunsQuery, TasksQuery };
+export type { DiffQuery, FeedbackQuery, MetricRunsQuery, MetricsQuery, QueueQuery, RunsQuery, TasksQuery };
 
 const enc = encodeURIComponent;
 
@@ -114,6 +125,20 @@ export function createClient(transport: Transport) {
       t.send<MetricsReport>({ command: "metrics", args: { query: q }, method: "GET", path: "/api/metrics", query: { ...q } }),
     metricRuns: (q: MetricRunsQuery) =>
       t.send<DrillRow[]>({ command: "metric_runs", args: { query: q }, method: "GET", path: "/api/metrics/runs", query: { ...q } }),
+
+    // Change control: a blueprint's versions, their stages and history, and the diff between two.
+    versions: (blueprint: string) =>
+      t.send<BlueprintVersions>({ command: "list_versions", args: { blueprint }, method: "GET", path: "/api/versions", query: { blueprint } }),
+    proposeVersion: (req: ProposeRequest) =>
+      t.send<VersionInfo>({ command: "propose_version", args: { request: req }, method: "POST", path: "/api/versions/propose", body: req }),
+    stageVersion: (req: StageRequest) =>
+      t.send<BlueprintVersions>({ command: "stage_version", args: { request: req }, method: "POST", path: "/api/versions/stage", body: req }),
+    rollbackVersion: (req: RollbackRequest) =>
+      t.send<BlueprintVersions>({ command: "rollback_version", args: { request: req }, method: "POST", path: "/api/versions/rollback", body: req }),
+    gateVersion: (req: GateRequest) =>
+      t.send<GateReport>({ command: "gate_version", args: { request: req }, method: "POST", path: "/api/versions/gate", body: req }),
+    versionDiff: (q: DiffQuery) =>
+      t.send<VersionDiff>({ command: "version_diff", args: { query: q }, method: "GET", path: "/api/versions/diff", query: { ...q } }),
   };
 }
 

@@ -120,7 +120,11 @@ idempotency_key?: string | null,
 /**
  * Answer only after the run parked at a review or ended.
  */
-wait?: boolean, };
+wait?: boolean, 
+/**
+ * Who starts it: a member of a pilot's cohort gets the pilot version.
+ */
+by?: string, };
 
 export type StartRunResponse = { run_id: string, 
 /**
@@ -170,7 +174,11 @@ limit?: number,
 /**
  * Leave out drafts (`draft` is empty): the inbox list. A task's detail has the draft.
  */
-summary?: boolean, };
+summary?: boolean, 
+/**
+ * Who is looking: tasks of pilot versions whose cohort they are not in are left out.
+ */
+viewer?: string, };
 
 export type QueueQuery = { by: string, blueprint?: string, 
 /**
@@ -647,6 +655,26 @@ name: string,
  */
 psi: number | null, baseline_n: number, recent_n: number, };
 
+export type DriftAlert = { id: number, blueprint: string, version: string, drift: number, 
+/**
+ * decisions, tags, output_length or prompt_failures: what moved most.
+ */
+component: string, 
+/**
+ * The blueprint's `lifecycle.owner` (a person or a role); null when it names none.
+ */
+owner: string | null, at: number, };
+
+export type AlertsQuery = { 
+/**
+ * Only alerts this person owns (by name or by one of their roles).
+ */
+owner?: string, 
+/**
+ * Since this time (Unix ms); default the last 30 days.
+ */
+since?: number, };
+
 export type Drill = "overrides" | "automated" | "touched" | "prompt_issues" | "escalated" | "breached" | "slowest" | "failed";
 
 export type DrillRow = { run_id: string, blueprint: string, version: string, 
@@ -662,3 +690,143 @@ detail: string,
  * For decisions: how long the task waited for it (ms).
  */
 waited_ms: number | null, };
+
+export type VersionsQuery = { blueprint: string, };
+
+export type VersionInfo = { version: string, name: string, 
+/**
+ * When this engine first stored it (Unix ms).
+ */
+created_at: number, 
+/**
+ * draft, pilot, monitored, approved or retired; `null`: never proposed.
+ */
+stage: string | null, 
+/**
+ * Whether it is the version in the project's file now.
+ */
+current_file: boolean, author: string | null, note: string | null, 
+/**
+ * The feedback that motivated it (task ids, outputs `run:node:visit`, tags).
+ */
+feedback: Array<string>, proposed_at: number | null, approved_at: number | null, 
+/**
+ * The latest regression gate's one-line result, and whether it passed.
+ */
+gate_summary: string | null, gate_passed: boolean | null, };
+
+export type StageChangeDto = { version: string, from: string | null, to: string, 
+/**
+ * proposed, asked, superseded, rolled_back or restored
+ */
+reason: string, by: string, at: number, note: string | null, };
+
+export type BlueprintVersions = { blueprint: string, 
+/**
+ * Whether change control governs it (someone proposed a version); otherwise the file's
+ * version runs.
+ */
+managed: boolean, versions: Array<VersionInfo>, history: Array<StageChangeDto>, };
+
+export type ProposeRequest = { blueprint: string, 
+/**
+ * The version (hash or prefix); the file's current version when omitted.
+ */
+version?: string, by: string, 
+/**
+ * What changed and why.
+ */
+note: string, 
+/**
+ * Task ids, outputs (`run:node:visit`) or tags that motivated the change.
+ */
+feedback?: Array<string>, };
+
+export type StageRequest = { blueprint: string, 
+/**
+ * Hash or prefix.
+ */
+version: string, 
+/**
+ * pilot, monitored, approved or retired
+ */
+stage: string, by: string, note?: string, };
+
+export type RollbackRequest = { blueprint: string, by: string, note?: string, };
+
+export type DiffQuery = { blueprint: string, 
+/**
+ * The older version (hash or prefix); default: the approved version, else the newest
+ * proposed one other than `to`.
+ */
+from?: string, 
+/**
+ * The newer version; default: the file's version.
+ */
+to?: string, };
+
+export type GateRequest = { blueprint: string, 
+/**
+ * Hash or prefix; the file's version when omitted.
+ */
+version?: string, by: string, 
+/**
+ * The similarity to the approved text a draft needs (default 0.8).
+ */
+threshold?: number, 
+/**
+ * How many past reviews to replay (default 20).
+ */
+cases?: number, };
+
+export type GateReport = { blueprint: string, 
+/**
+ * The version whose runs are the eval set (what ran).
+ */
+baseline_version: string, candidate_version: string, threshold: number, 
+/**
+ * When it ran (Unix ms) and who asked.
+ */
+at: number, by: string, cases: Array<GateCase>, baseline_passed: number, candidate_passed: number, 
+/**
+ * The candidate passes as many cases as the baseline (or more) and every case replayed.
+ */
+passed: boolean, };
+
+export type GateCase = { run_id: string, node: string, 
+/**
+ * What the person approved (their edit, or the draft they approved as it was).
+ */
+approved: string, 
+/**
+ * The draft the person was shown, from the version that ran.
+ */
+baseline_draft: string, 
+/**
+ * The candidate's draft for the same input; `None` when its replay did not reach the
+ * review (the error says why).
+ */
+candidate_draft: string | null, baseline_score: number, candidate_score: number | null, baseline_passed: boolean, candidate_passed: boolean, error: string | null, };
+
+export type VersionDiff = { blueprint: string, from: string, to: string, changes: Array<DiffEntry>, };
+
+export type DiffEntry = { area: Area, 
+/**
+ * What it is about: `node draft (prompt)`, `edge check -approved-> send`, `agent writer`.
+ */
+subject: string, 
+/**
+ * The field, as a path inside the subject (`template`, `sla/due`); empty for a whole
+ * node, edge or trigger.
+ */
+field: string, change: ChangeKind, before: string | null, after: string | null, 
+/**
+ * For text that spans lines (templates), the line diff.
+ */
+lines?: Array<DiffLine>, };
+
+export type DiffLine = { tag: string, text: string, };
+
+export type Area = "process" | "graph" | "prompts" | "policies";
+
+export type ChangeKind = "added" | "removed" | "changed";

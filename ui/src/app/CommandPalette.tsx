@@ -60,6 +60,13 @@ export function CommandPalette() {
             </Item>
           ))}
         </Command.Group>
+        <Command.Group heading="Versions">
+          {blueprints.data?.map((b) => (
+            <Item key={b.id} value={`versions ${b.id} ${b.name}`} onSelect={() => go(`/blueprints/${encodeURIComponent(b.id)}/versions`)}>
+              {b.name} versions <span className="text-faint">change control</span>
+            </Item>
+          ))}
+        </Command.Group>
         <Command.Group heading="Tasks">
           {tasks.data?.map((t) => (
             <Item key={t.id} value={`task ${t.id} ${t.title}`} onSelect={() => go(`/inbox/${t.id}`)}>

@@ -56,9 +56,11 @@ export function Layout() {
     return () => observer.disconnect();
   }, []);
   // My pending count: tasks for my roles (everyone's in a single-user installation).
+  // A pilot's tasks are not counted for people outside its cohort (`viewer`).
+  const viewer = me?.single_user ? "" : name;
   const pending = useQuery({
-    queryKey: ["tasks", "badge", name],
-    queryFn: () => api.tasks({ status: "pending", limit: 1000 }),
+    queryKey: ["tasks", "badge", viewer],
+    queryFn: () => api.tasks({ status: "pending", limit: 1000, viewer: viewer || undefined }),
     refetchInterval: 5_000,
     select: (tasks) =>
       me?.single_user || roles.length === 0 ? tasks.length : tasks.filter((t) => roles.includes(t.role)).length,

@@ -5,6 +5,7 @@ import { clsx } from "clsx";
 import {
   CalendarClock,
   FolderInput,
+  GitBranch,
   Hand,
   LayoutTemplate,
   Play,
@@ -177,8 +178,13 @@ function BlueprintCard({ blueprint: b, stats, onStart }: { blueprint: BlueprintS
               <span className="truncate font-mono">{b.id}</span>
             </div>
           </div>
-          <span className={toneText}>
-            <LifecycleBar stage={b.stage} />
+          <span className="flex shrink-0 flex-col items-end gap-0.5">
+            <span className={toneText}>
+              <LifecycleBar stage={b.stage} />
+            </span>
+            <span className="font-mono text-[11px] text-faint" title={`Version ${b.version} (the file's)`}>
+              {b.version.slice(0, 8)}
+            </span>
           </span>
         </div>
         <p className="line-clamp-2 min-h-[2.6em] text-xs leading-relaxed text-muted" title={b.description.trim()}>
@@ -201,11 +207,8 @@ function BlueprintCard({ blueprint: b, stats, onStart }: { blueprint: BlueprintS
           )}
         </div>
       </div>
-      <div className="mt-auto flex items-center gap-3 border-t border-border px-4 py-2 text-[11.5px] whitespace-nowrap text-muted">
+      <div className="mt-auto flex flex-wrap items-center gap-x-3 gap-y-1 border-t border-border px-4 py-2 text-[11.5px] whitespace-nowrap text-muted">
         <span className="tabular-nums">{b.nodes} nodes</span>
-        <span className="font-mono text-faint" title={`Version ${b.version}`}>
-          {b.version.slice(0, 8)}
-        </span>
         {stats && (
           <Link to={`/runs?blueprint=${encodeURIComponent(b.id)}`} className="tabular-nums hover:text-accent" title="Open the runs of this blueprint">
             {stats.total} run{stats.total === 1 ? "" : "s"}
@@ -219,6 +222,14 @@ function BlueprintCard({ blueprint: b, stats, onStart }: { blueprint: BlueprintS
             data-testid="blueprint-open"
           >
             <Workflow className="size-3.5" /> Designer
+          </Link>
+          <Link
+            to={`/blueprints/${encodeURIComponent(b.id)}/versions`}
+            className="inline-flex h-7 items-center gap-1 rounded-md px-2 text-xs font-medium text-muted transition-colors hover:bg-hover hover:text-fg"
+            title="Versions, stages and changes (change control)"
+            data-testid="blueprint-versions"
+          >
+            <GitBranch className="size-3.5" /> Versions
           </Link>
           <Button size="sm" onClick={onStart} disabled={!canStart} title={canStart ? "Start a run by hand" : "This blueprint cannot start runs"} data-testid="blueprint-start">
             <Play className="size-3" /> Run

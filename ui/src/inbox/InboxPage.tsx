@@ -93,7 +93,8 @@ function Inbox_() {
     return next;
   }), []);
 
-  const list = useTaskList(filters.status, filters.q.trim());
+  // Pilots hide their tasks from people outside the cohort; one user sees everything.
+  const list = useTaskList(filters.status, filters.q.trim(), me?.single_user ? "" : name);
   const { decide, syncing } = useDecisions();
   const claim = useClaim();
   const edited = useEditedIds();

@@ -39,31 +39,33 @@ export function pollInterval(rows: number): number {
 }
 
 // Under the "tasks" prefix so invalidating after a decision also refreshes the rail badge.
-export const tasksKey = (status: StatusFilter, q: string) => ["tasks", "inbox", status, q] as const;
+// `viewer` is who looks (empty in a single-user installation): pilots hide tasks from
+// people outside their cohort, so each viewer has their own list.
+export const tasksKey = (status: StatusFilter, q: string, viewer = "") => ["tasks", "inbox", status, q, viewer] as const;
 export const taskKey = (id: string) => ["task", id] as const;
 
 /** Rows fetched first so the inbox paints at once, while the whole list loads behind them. */
 export const FIRST_PAGE = 200;
 
-export function useTaskList(status: StatusFilter, q: string) {
+export function useTaskList(status: StatusFilter, q: string, viewer = "") {
   const client = useInboxClient();
   const head = useQuery({
-    queryKey: [...tasksKey(status, q), "head"],
-    queryFn: () => client.tasks({ status, q: q || undefined, limit: FIRST_PAGE, summary: true }),
+    queryKey: [...tasksKey(status, q, viewer), "head"],
+    queryFn: () => client.tasks({ status, q: q || undefined, limit: FIRST_PAGE, summary: true, viewer: viewer || undefined }),
   });
   // The whole list is asked for once the first rows are in, so the first page never queues
   // behind the big read on the engine.
-  const full = useFullTaskList(status, q, head.isFetched);
+  const full = useFullTaskList(status, q, viewer, head.isFetched);
   if (full.data !== undefined || head.data === undefined) return full;
   return { ...full, data: head.data, isLoading: false, isPending: false };
 }
 
-function useFullTaskList(status: StatusFilter, q: string, enabled: boolean) {
+function useFullTaskList(status: StatusFilter, q: string, viewer: string, enabled: boolean) {
   const client = useInboxClient();
   return useQuery({
     enabled,
-    queryKey: tasksKey(status, q),
-    queryFn: () => client.tasks({ status, q: q || undefined, limit: LIST_LIMIT, summary: true }),
+    queryKey: tasksKey(status, q, viewer),
+    queryFn: () => client.tasks({ status, q: q || undefined, limit: LIST_LIMIT, summary: true, viewer: viewer || undefined }),
     // Every poll re-reads the whole list; past a few thousand tasks that costs the main thread
     // a noticeable pause, so big inboxes poll less often (see the report: an incremental
     // `changed_since` endpoint would remove the trade-off).

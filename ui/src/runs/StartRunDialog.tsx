@@ -6,6 +6,7 @@ import { useId, useMemo, useState } from "react";
 import { useNavigate } from "react-router";
 import { toast } from "sonner";
 import { api } from "../api/client";
+import { useMe } from "../app/me";
 import type { BlueprintSummary, JsonValue, TriggerSummary } from "../api/types.gen";
 import { Button, inputClass, Kbd, Modal } from "../components/ui";
 import { checkPayload, exampleFromSchema, optionalFields } from "./payload";
@@ -77,6 +78,8 @@ function StartRunForm({
   const ids = useId();
   const navigate = useNavigate();
   const queryClient = useQueryClient();
+  // Who starts it: a member of a pilot's cohort gets the pilot version.
+  const { name: me } = useMe();
   const [blueprintId, setBlueprintId] = useState(() => initialId ?? blueprints[0]?.id ?? "");
   const blueprint = blueprints.find((b) => b.id === blueprintId);
   const [triggerId, setTriggerId] = useState(() => defaultTrigger(blueprint)?.id ?? "");
@@ -102,7 +105,7 @@ function StartRunForm({
 
   const start = useMutation({
     mutationFn: (payload: JsonValue) =>
-      api.startRun({ blueprint: blueprintId, trigger: triggerId || null, payload }),
+      api.startRun({ blueprint: blueprintId, trigger: triggerId || null, payload, ...(me ? { by: me } : {}) }),
     onSuccess: (res) => {
       void queryClient.invalidateQueries({ queryKey: ["runs"] });
       toast.success(res.duplicate ? "A run with this key already exists" : "Run started", {

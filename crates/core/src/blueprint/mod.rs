@@ -1,5 +1,6 @@
 //! Blueprints: the process definitions designers write, their validation and their versions.
 
+pub mod diff;
 mod load;
 pub mod model;
 mod validate;

@@ -51,6 +51,19 @@ pub struct NewDevice {
     pub token_hash: String,
 }
 
+/// A team's size and backlog, for the hub's `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamStats {
+    pub team: String,
+    /// Devices whose token is not revoked.
+    pub devices: u64,
+    /// Events stored (the team's hub sequence is dense).
+    pub events: u64,
+    /// Conflicts ever recorded, and those nobody resolved yet.
+    pub conflicts: u64,
+    pub open_conflicts: u64,
+}
+
 /// What a push did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PushOutcome {
@@ -107,7 +120,16 @@ pub trait HubStore: Send + Sync {
     ) -> impl Future<Output = Result<PullResponse>> + Send;
     /// Start a new epoch: every device re-bootstraps from cursor 0 on its next pull.
     fn bump_epoch(&self, team: &str) -> impl Future<Output = Result<u64>> + Send;
+    /// Every team's counts (one small query; read at each `/metrics` scrape).
+    fn stats(&self) -> impl Future<Output = Result<Vec<TeamStats>>> + Send;
 }
+
+/// The counts of [`HubStore::stats`], the same SQL in both dialects.
+pub(crate) const STATS_SQL: &str = "SELECT t.name, t.next_seq,
+    (SELECT count(*) FROM devices d WHERE d.team = t.name AND d.revoked_at IS NULL),
+    (SELECT count(*) FROM conflicts c WHERE c.team = t.name),
+    (SELECT count(*) FROM conflicts c WHERE c.team = t.name AND c.resolved_by IS NULL)
+    FROM teams t ORDER BY t.name";
 
 /// The backend a hub runs on, chosen at start-up.
 pub enum AnyStore {
@@ -168,6 +190,9 @@ impl HubStore for AnyStore {
     }
     async fn bump_epoch(&self, team: &str) -> Result<u64> {
         dispatch!(self, s => s.bump_epoch(team))
+    }
+    async fn stats(&self) -> Result<Vec<TeamStats>> {
+        dispatch!(self, s => s.stats())
     }
 }
 

@@ -719,6 +719,21 @@ impl HubStore for PgHub {
             .map(|r| to_u64(r.get(0)))
             .ok_or_else(|| HubError::NotFound(format!("no team `{team}`")))
     }
+    async fn stats(&self) -> Result<Vec<super::TeamStats>> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query(super::STATS_SQL, &[])
+            .await?
+            .into_iter()
+            .map(|r| super::TeamStats {
+                team: r.get(0),
+                events: to_u64(r.get(1)),
+                devices: to_u64(r.get(2)),
+                conflicts: to_u64(r.get(3)),
+                open_conflicts: to_u64(r.get(4)),
+            })
+            .collect())
+    }
 }
 
 #[cfg(test)]

@@ -568,4 +568,22 @@ impl HubStore for SqliteHub {
         })
         .await
     }
+    async fn stats(&self) -> Result<Vec<super::TeamStats>> {
+        self.with(|conn| {
+            let rows = conn
+                .prepare_cached(super::STATS_SQL)?
+                .query_map([], |r| {
+                    Ok(super::TeamStats {
+                        team: r.get(0)?,
+                        events: to_u64(r.get(1)?),
+                        devices: to_u64(r.get(2)?),
+                        conflicts: to_u64(r.get(3)?),
+                        open_conflicts: to_u64(r.get(4)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+        .await
+    }
 }
