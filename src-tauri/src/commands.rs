@@ -27,7 +27,7 @@ async fn settings(s: State<'_, Service>) -> Reply<SettingsView> {
 
 #[tauri::command]
 async fn store_key(s: State<'_, Service>, request: StoreKeyRequest) -> Reply<()> {
-    s.store_key(&request)
+    s.store_key(&request).await
 }
 
 #[tauri::command]

@@ -494,7 +494,7 @@ async fn store_key(
     State(s): State<Service>,
     ApiJson(req): ApiJson<StoreKeyRequest>,
 ) -> Result<StatusCode, ApiError> {
-    s.store_key(&req)?;
+    s.store_key(&req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

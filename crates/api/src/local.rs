@@ -160,11 +160,52 @@ impl Project {
             outputs_dir: self.outputs(),
         })?;
         engine.set_directory(settings.directory());
+        self.audit_config(&engine).await?;
         if let Some(embedder) = settings.embedder()? {
             engine.set_embedder(embedder);
         }
         engine.record_versions().await?;
         Ok((engine, problems))
+    }
+
+    /// Record in the audit log what changed in processops.toml since the store last saw it:
+    /// each user's roles, and each settings table (a provider, retrieval, telemetry). The
+    /// file holds no secrets (keys live in the environment or the keychain); who edited it is
+    /// unknown, so the actor is the file.
+    async fn audit_config(&self, engine: &Engine) -> Result<(), ApiError> {
+        let actor = "processops.toml".to_owned();
+        let roles = engine
+            .directory()
+            .users()
+            .map(|(name, roles)| (name.to_owned(), serde_json::json!(roles)))
+            .collect();
+        engine
+            .store()
+            .audit_config("role".into(), roles, actor.clone())
+            .await?;
+        let text = std::fs::read_to_string(self.root.join("processops.toml")).unwrap_or_default();
+        // A file that does not parse was refused by `Settings::load` already.
+        let table: toml::Table = toml::from_str(&text).unwrap_or_default();
+        let mut settings = std::collections::BTreeMap::new();
+        for (key, value) in table {
+            match (key.as_str(), value) {
+                // Roles are audited per user above; the profile is who this machine acts as.
+                ("users" | "profile", _) => {}
+                ("providers", toml::Value::Table(providers)) => {
+                    for (name, p) in providers {
+                        settings.insert(format!("providers.{name}"), to_json(&p));
+                    }
+                }
+                (_, v) => {
+                    settings.insert(key, to_json(&v));
+                }
+            }
+        }
+        engine
+            .store()
+            .audit_config("setting".into(), settings, actor)
+            .await?;
+        Ok(())
     }
 
     pub async fn service(&self) -> Result<Service, ApiError> {
@@ -361,4 +402,8 @@ async fn demo_sink(listener: tokio::net::TcpListener, file: PathBuf) {
         }
     });
     let _ = axum::serve(listener, app).await;
+}
+
+fn to_json(value: &toml::Value) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }

@@ -92,7 +92,7 @@ impl Service {
     }
 
     /// Store a provider's API key in the OS keychain (never in a file or the database).
-    pub fn store_key(&self, req: &StoreKeyRequest) -> Result<(), ApiError> {
+    pub async fn store_key(&self, req: &StoreKeyRequest) -> Result<(), ApiError> {
         let account = req.account.trim();
         if account.is_empty() || req.key.trim().is_empty() {
             return Err(ApiError::new(
@@ -102,7 +102,23 @@ impl Service {
             ));
         }
         processops_engine::settings::store_keychain(account, req.key.trim())
-            .map_err(|m| ApiError::new(503, "keychain_unavailable", m))
+            .map_err(|m| ApiError::new(503, "keychain_unavailable", m))?;
+        // Which key was set, by whom; never the key.
+        let by = self
+            .project()
+            .map(|p| p.user.clone())
+            .unwrap_or_else(|_| "app".into());
+        self.engine()
+            .store()
+            .audit_record(
+                by,
+                "setting.changed".into(),
+                format!("keychain:{account}"),
+                None,
+                Some(serde_json::json!({ "key": "stored in the OS keychain" })),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Outputs each evaluator has given feedback on, and what is left for them.

@@ -38,7 +38,8 @@ fn a_decision_is_audited_and_tampering_fails_verify() {
     let task = tasks[0]["id"].as_str().unwrap().to_owned();
     ok(processops(d, &["inbox", "decide", &task, "--approve"]));
 
-    // Newest first: the decision, then the version the engine loaded.
+    // Newest first: the decision, the version the engine loaded, and the project's settings
+    // as the first start found them.
     let entries = json(processops(d, &["audit", "list", "--json"]));
     let got: Vec<(&str, &str)> = entries
         .as_array()
@@ -46,7 +47,15 @@ fn a_decision_is_audited_and_tampering_fails_verify() {
         .iter()
         .map(|e| (e["actor"].as_str().unwrap(), e["action"].as_str().unwrap()))
         .collect();
-    assert_eq!(got, [("dana", "task.decided"), ("engine", "version.added")]);
+    assert_eq!(
+        got,
+        [
+            ("dana", "task.decided"),
+            ("engine", "version.added"),
+            ("processops.toml", "setting.changed")
+        ]
+    );
+    assert_eq!(entries[2]["subject"], "setting:providers.default");
     assert_eq!(entries[0]["subject"], task.as_str());
     assert_eq!(entries[0]["after"]["action"], "approve");
     let only = json(processops(
@@ -64,7 +73,7 @@ fn a_decision_is_audited_and_tampering_fails_verify() {
 
     let verified = stdout(&ok(processops(d, &["audit", "verify"])));
     assert!(
-        verified.contains("audit chain intact: 2 entries, head "),
+        verified.contains("audit chain intact: 3 entries, head "),
         "{verified}"
     );
 
@@ -80,12 +89,12 @@ fn a_decision_is_audited_and_tampering_fails_verify() {
             csv.to_str().unwrap(),
         ],
     ));
-    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 3);
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 4);
     let jsonl = stdout(&ok(processops(
         d,
         &["audit", "export", "--format", "jsonl"],
     )));
-    assert_eq!(jsonl.lines().count(), 2);
+    assert_eq!(jsonl.lines().count(), 3);
 
     // Rewrite the decision as a rejection, directly in the file.
     let conn = rusqlite::Connection::open(d.join(".processops/processops.db")).unwrap();
@@ -99,7 +108,7 @@ fn a_decision_is_audited_and_tampering_fails_verify() {
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
-        out.contains("BROKEN at entry 2 (edited)"),
+        out.contains("BROKEN at entry 3 (edited)"),
         "expected the entry named in:\n{out}"
     );
     assert!(out.contains("task.decided by dana"), "{out}");
@@ -108,9 +117,65 @@ fn a_decision_is_audited_and_tampering_fails_verify() {
         serde_json::from_slice::<Value>(&processops(d, &["audit", "verify", "--json"]).stdout)
             .unwrap();
     assert_eq!(verdict["status"], "broken");
-    assert_eq!(verdict["seq"], 2);
+    assert_eq!(verdict["seq"], 3);
     assert_eq!(verdict["kind"], "edited");
 
     let refused = processops(d, &["audit", "list", "--since", "soon"]);
     assert_eq!(refused.status.code(), Some(1));
+}
+
+/// Editing roles or settings in processops.toml is audited at the next start, with the
+/// before and after.
+#[test]
+fn role_and_setting_edits_in_the_project_file_are_audited() {
+    let dir = common::project();
+    let d = dir.path();
+    // Any command that starts the engine notices the file (the audit commands only read).
+    let start = || ok(processops(d, &["metrics", "--json"]));
+    start();
+    let settings = d.join("processops.toml");
+    let mut text = std::fs::read_to_string(&settings).unwrap();
+    text.push_str(
+        "\n[users.dana]\nroles = [\"hr-manager\"]\n\n[retrieval]\nembeddings = \"off\"\n",
+    );
+    std::fs::write(&settings, &text).unwrap();
+    start();
+    std::fs::write(
+        &settings,
+        text.replace("[\"hr-manager\"]", "[\"hr-manager\", \"governance-lead\"]"),
+    )
+    .unwrap();
+    start();
+    start();
+    let entries = json(processops(d, &["audit", "list", "--json"]));
+    let changes: Vec<(String, Value, Value)> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "role.changed" || e["subject"] == "setting:retrieval")
+        .map(|e| {
+            (
+                e["subject"].as_str().unwrap().to_owned(),
+                e["before"].clone(),
+                e["after"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (
+                "role:dana".to_owned(),
+                json!(["hr-manager"]),
+                json!(["hr-manager", "governance-lead"])
+            ),
+            (
+                "setting:retrieval".to_owned(),
+                Value::Null,
+                json!({ "embeddings": "off" })
+            ),
+            ("role:dana".to_owned(), Value::Null, json!(["hr-manager"])),
+        ]
+    );
+    assert!(stdout(&ok(processops(d, &["audit", "verify"]))).contains("intact"));
 }

@@ -220,6 +220,59 @@ impl Store {
         .await
     }
 
+    /// Compare `entries` (a kind of configuration: `role` per user, `setting` per table of
+    /// processops.toml) with what was last seen, and audit each change as `<kind>.changed`
+    /// with its before and after, in one transaction. Returns how many changed.
+    pub async fn audit_config(
+        &self,
+        kind: String,
+        entries: std::collections::BTreeMap<String, Value>,
+        actor: String,
+    ) -> Result<usize> {
+        self.write(move |conn| {
+            let seen: std::collections::BTreeMap<String, String> = conn
+                .prepare_cached("SELECT key, value FROM config_snapshot WHERE kind = ?1")?
+                .query_map([&kind], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let now: std::collections::BTreeMap<String, String> = entries
+                .iter()
+                .map(|(k, v)| (k.clone(), json_text(Some(v)).unwrap_or_default()))
+                .collect();
+            let keys: std::collections::BTreeSet<&String> = seen.keys().chain(now.keys()).collect();
+            let mut changed = 0;
+            for key in keys {
+                let (before, after) = (seen.get(key), now.get(key));
+                if before == after {
+                    continue;
+                }
+                let parse =
+                    |t: Option<&String>| t.and_then(|t| serde_json::from_str::<Value>(t).ok());
+                record_in(
+                    conn,
+                    &actor,
+                    &format!("{kind}.changed"),
+                    &format!("{kind}:{key}"),
+                    parse(before).as_ref(),
+                    parse(after).as_ref(),
+                )?;
+                match after {
+                    Some(v) => conn
+                        .prepare_cached(
+                            "INSERT INTO config_snapshot (kind, key, value) VALUES (?1, ?2, ?3)
+                             ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value",
+                        )?
+                        .execute(params![kind, key, v])?,
+                    None => conn
+                        .prepare_cached("DELETE FROM config_snapshot WHERE kind = ?1 AND key = ?2")?
+                        .execute(params![kind, key])?,
+                };
+                changed += 1;
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
     /// Entries matching `filter`, in seq order (or newest first).
     pub fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         use rusqlite::types::Value as V;

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_audit.sql"),
     METRICS,
     include_str!("../migrations/0011_lifecycle.sql"),
+    include_str!("../migrations/0012_config_audit.sql"),
 ];
 
 pub(crate) fn run(conn: &mut Connection, path: &Path) -> Result<()> {

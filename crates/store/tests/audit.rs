@@ -615,3 +615,74 @@ async fn audit_a_tampered_log_refuses_new_entries_only_without_its_head() {
         "a missing head reads as an empty chain's"
     );
 }
+
+/// Roles and settings edited in processops.toml between two starts are audited once each,
+/// with their before and after; an unchanged start records nothing.
+#[tokio::test]
+async fn configuration_changes_are_audited_with_before_and_after() {
+    use std::collections::BTreeMap;
+    let (_dir, _path, store) = store();
+    let roles = |pairs: &[(&str, &[&str])]| -> BTreeMap<String, serde_json::Value> {
+        pairs
+            .iter()
+            .map(|(u, r)| ((*u).to_owned(), json!(r)))
+            .collect()
+    };
+    let config =
+        |kind: &str, entries| store.audit_config(kind.into(), entries, "processops.toml".into());
+    assert_eq!(
+        config(
+            "role",
+            roles(&[("ana", &["hr-manager"]), ("ben", &["evaluator"])])
+        )
+        .await
+        .unwrap(),
+        2
+    );
+    assert_eq!(
+        config(
+            "role",
+            roles(&[("ana", &["hr-manager"]), ("ben", &["evaluator"])])
+        )
+        .await
+        .unwrap(),
+        0,
+        "an unchanged start records nothing"
+    );
+    // Ana gains a role, Ben leaves, Cy arrives.
+    assert_eq!(
+        config(
+            "role",
+            roles(&[
+                ("ana", &["hr-manager", "governance-lead"]),
+                ("cy", &["evaluator"])
+            ])
+        )
+        .await
+        .unwrap(),
+        3
+    );
+    assert_eq!(
+        config(
+            "setting",
+            BTreeMap::from([("retrieval".to_owned(), json!({ "embeddings": "off" }))])
+        )
+        .await
+        .unwrap(),
+        1
+    );
+    let entries = store
+        .audit_entries(&AuditFilter {
+            action: Some("role.changed".into()),
+            ..AuditFilter::default()
+        })
+        .unwrap();
+    assert_eq!(entries.len(), 5);
+    let ana = entries.iter().rfind(|e| e.subject == "role:ana").unwrap();
+    assert_eq!(ana.before, Some(json!(["hr-manager"])));
+    assert_eq!(ana.after, Some(json!(["hr-manager", "governance-lead"])));
+    assert_eq!(ana.actor, "processops.toml");
+    let ben = entries.iter().rfind(|e| e.subject == "role:ben").unwrap();
+    assert_eq!((ben.before.is_some(), ben.after.is_none()), (true, true));
+    assert!(store.audit_verify().unwrap().is_ok());
+}

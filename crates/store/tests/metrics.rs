@@ -463,7 +463,7 @@ async fn the_migration_backfills_the_counters_from_the_journal() {
         // the migrations after it too.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE drift_alerts; DROP TABLE version_gates; DROP TABLE stage_changes; DROP TABLE version_stages;
+            "DROP TABLE config_snapshot; DROP TABLE drift_alerts; DROP TABLE version_gates; DROP TABLE stage_changes; DROP TABLE version_stages;
              DROP TABLE metric_counts; DROP TABLE metric_task_flags; ALTER TABLE runs DROP COLUMN human_touches;
              PRAGMA user_version = 9;",
         )
