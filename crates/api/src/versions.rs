@@ -317,7 +317,7 @@ impl Service {
             if c.blueprint.id != q.blueprint {
                 return Err(ApiError::bad_request(format!(
                     "version {} belongs to `{}`, not `{}`",
-                    hash.get(..12).unwrap_or(hash),
+                    processops_core::lifecycle::short(hash),
                     c.blueprint.id,
                     q.blueprint
                 )));

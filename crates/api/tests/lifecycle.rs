@@ -207,6 +207,19 @@ impl Api {
     }
 }
 
+/// The id of the first listed task of `version`.
+fn task_of(tasks: &Value, version: &str) -> String {
+    tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["version"] == version)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn message(v: &Value) -> String {
     v["message"].as_str().unwrap_or_default().to_owned()
 }
@@ -315,15 +328,7 @@ async fn versions_move_through_the_lifecycle_under_governance() {
     let seen_by_max = api.task_versions("max").await;
     assert!(seen_by_max.contains(&v2) && seen_by_max.contains(&v1));
     let (_, tasks) = api.get("/api/tasks?limit=100").await;
-    let pilot_task = tasks
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["version"] == v2.as_str())
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pilot_task = task_of(&tasks, &v2);
     let (status, body) = api
         .post(
             &format!("/api/tasks/{pilot_task}/decision"),
@@ -350,15 +355,7 @@ async fn versions_move_through_the_lifecycle_under_governance() {
     );
     // The eval set: a v1 review a person edited. The gate replays it on v2 (the changed
     // prompt gets a fresh reply from the model) and scores both drafts against the edit.
-    let v1_task = tasks
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["version"] == v1.as_str())
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let v1_task = task_of(&tasks, &v1);
     let (status, body) = api
         .post(
             &format!("/api/tasks/{v1_task}/decision"),

@@ -138,7 +138,7 @@ pub async fn run(project: &Project, a: MetricsArgs) -> Result<ExitCode> {
                         chrono::DateTime::<chrono::Utc>::from_timestamp_millis(x.at)
                             .map_or_else(|| "?".into(), |d| d.format("%Y-%m-%d %H:%M").to_string()),
                         x.blueprint.clone(),
-                        x.version.get(..12).unwrap_or(&x.version).to_owned(),
+                        processops_core::lifecycle::short(&x.version).to_owned(),
                         format!("{:.2}", x.drift),
                         x.component.replace('_', " "),
                         x.owner

@@ -13,6 +13,7 @@ use processops_api::{
     Service, StageRequest, VersionDiff,
 };
 use processops_core::blueprint::diff::{Area, ChangeKind};
+use processops_core::lifecycle::short;
 
 use crate::project::Project;
 use crate::render::table;
@@ -249,10 +250,6 @@ fn default_version(v: &BlueprintVersions, to: &str) -> Result<String> {
                 v.blueprint
             )
         })
-}
-
-fn short(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
 }
 
 fn time(ms: i64) -> String {

@@ -167,7 +167,8 @@ fn next_stage(stage: Stage) -> Option<Stage> {
     }
 }
 
-fn short(hash: &str) -> &str {
+/// The first 12 characters of a version hash, as people read and type it.
+pub fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
 
@@ -183,7 +184,8 @@ pub fn rule(to: Stage) -> (&'static [&'static str], bool) {
     }
 }
 
-fn check_roles(
+/// Whether `actor` holds one of `roles`; the refusal names them all.
+pub fn check_roles(
     directory: &Directory,
     actor: &str,
     roles: &[&str],

@@ -46,7 +46,7 @@ impl Engine {
         {
             return Err(EngineError::InvalidDecision(format!(
                 "{} is the approved version; the gate compares a new version with it (name the version, e.g. the file's after an edit)",
-                candidate.get(..12).unwrap_or(candidate)
+                processops_core::lifecycle::short(candidate)
             )));
         }
         // The eval set: the newest reviews a person approved (as drafted or edited), one per

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use processops_core::blueprint::{Cohort, Stage};
-use processops_core::lifecycle::{self, Choice, VersionState};
+use processops_core::lifecycle::{self, Choice, VersionState, short};
 use processops_store::{StageRow, StoreError};
 
 use crate::{Compiled, Engine, EngineError};
@@ -20,12 +20,7 @@ impl Engine {
         starter: Option<&str>,
     ) -> Result<Arc<Compiled>, EngineError> {
         let file = self.blueprint(blueprint)?;
-        let states: Vec<VersionState> = self
-            .store()
-            .version_stages(Some(blueprint))?
-            .iter()
-            .map(StageRow::state)
-            .collect();
+        let states = self.states(blueprint)?;
         let directory = self.directory();
         match lifecycle::choose(blueprint, &states, starter, &directory, |hash| {
             self.cohort(hash)
@@ -93,11 +88,13 @@ impl Engine {
                 "a proposal needs a change note: say what changed and why".into(),
             ));
         }
-        self.check_any_role(
+        lifecycle::check_roles(
+            &self.directory(),
             author,
             &[lifecycle::DESIGNER_ROLE, lifecycle::GOVERNANCE_ROLE],
             "propose a version",
-        )?;
+        )
+        .map_err(|r| EngineError::Forbidden(r.to_string()))?;
         let version = match version {
             Some(v) => v.to_owned(),
             None => self.blueprint(blueprint)?.hash.clone(),
@@ -205,17 +202,6 @@ impl Engine {
             Err(e) => Err(e.into()),
         }
     }
-
-    fn check_any_role(&self, user: &str, roles: &[&str], doing: &str) -> Result<(), EngineError> {
-        let mut refusal = None;
-        for role in roles {
-            match self.check_role(user, role, doing) {
-                Ok(()) => return Ok(()),
-                Err(e) => refusal = Some(e),
-            }
-        }
-        refusal.map_or(Ok(()), Err)
-    }
 }
 
 fn describe(cohort: &Cohort) -> String {
@@ -226,8 +212,4 @@ fn describe(cohort: &Cohort) -> String {
     } else {
         parts.join(", ")
     }
-}
-
-fn short(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
 }

@@ -3,7 +3,9 @@
 //! moves they plan, compare-and-set, with an audit entry for each.
 
 use processops_core::blueprint::Stage;
-use processops_core::lifecycle::{MoveReason, StageMove, VersionState, parse_stage, stage_name};
+use processops_core::lifecycle::{
+    MoveReason, StageMove, VersionState, parse_stage, short, stage_name,
+};
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 use serde_json::json;
 
@@ -356,15 +358,7 @@ impl Store {
                  WHERE blueprint_id = ?1 ORDER BY created_at DESC, hash",
             )?;
             let rows = stmt
-                .query_map([blueprint], |r| {
-                    Ok(crate::VersionRow {
-                        hash: r.get(0)?,
-                        blueprint_id: r.get(1)?,
-                        name: r.get(2)?,
-                        source: r.get(3)?,
-                        created_at: r.get(4)?,
-                    })
-                })?
+                .query_map([blueprint], crate::versions::version_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })
@@ -377,8 +371,4 @@ fn stage_in(conn: &Connection, version: &str) -> Result<Option<StageRow>> {
         .prepare_cached(&sql)?
         .query_row([version], stage_row)
         .optional()?)
-}
-
-fn short(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
 }

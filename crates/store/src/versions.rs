@@ -14,6 +14,17 @@ pub struct VersionRow {
     pub created_at: i64,
 }
 
+/// A `blueprint_versions` row read as `hash, blueprint_id, name, source, created_at`.
+pub(crate) fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionRow> {
+    Ok(VersionRow {
+        hash: r.get(0)?,
+        blueprint_id: r.get(1)?,
+        name: r.get(2)?,
+        source: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
 impl Store {
     /// Record a version (a no-op when the hash is known: versions are immutable).
     pub async fn put_version(
@@ -48,9 +59,7 @@ impl Store {
         self.read(|conn| {
             Ok(conn
                 .prepare_cached("SELECT hash, blueprint_id, name, source, created_at FROM blueprint_versions WHERE hash = ?1")?
-                .query_row([hash], |r| {
-                    Ok(VersionRow { hash: r.get(0)?, blueprint_id: r.get(1)?, name: r.get(2)?, source: r.get(3)?, created_at: r.get(4)? })
-                })
+                .query_row([hash], version_row)
                 .optional()?)
         })
     }
